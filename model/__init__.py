@@ -1,0 +1,1 @@
+"""Data, LIF network, DeepR rewiring and training (torch + tonic)."""

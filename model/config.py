@@ -1,0 +1,67 @@
+"""Frozen settings that cross from the config layer into data loading and training.
+
+Pure dataclasses (no torch import) so `search.config` can build them cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METHODS = ("routing_aware", "deepr", "mosaic_l2")
+DATASETS = ("synthetic", "shd")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a dataset is found, binned and split.
+
+    dataset: "synthetic" (embedded default, generated once under `root`) or "shd" (tonic layout
+    `<root>/SHD/shd_{train,test}.h5`). duration: seconds covered by `time_bins` bins.
+    n_inputs: channels after reducing SHD's 700. binary: clip counts to {0, 1}.
+    synthetic_train / synthetic_test: sample counts when the synthetic dataset is generated.
+    """
+
+    dataset: str = "synthetic"
+    root: str = "~/.cache/mosaic-dse"
+    time_bins: int = 100
+    duration: float = 1.4
+    n_inputs: int = 128
+    val_fraction: float = 0.1
+    binary: bool = False
+    split_seed: int = 0
+    synthetic_train: int = 2000
+    synthetic_test: int = 500
+    synthetic_seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run of a tiled recurrent LIF network.
+
+    hop_profile: target fraction of active links per hop distance, indexed by distance
+    (index 0 unused, e.g. (0, p1, 0, p3)). tau: membrane time constant in seconds.
+    lr_decay: multiplicative learning-rate factor applied once per epoch.
+    alpha: regrowth noise scale (new |w| = w_thr + alpha * w_thr * |n|, n ~ N(0, 1)).
+    rate_reg / target_rate: firing-rate regulariser weight and target (spikes per bin).
+    l2_lambda / l2_beta: `mosaic_l2` hop-cost penalty lambda * mean((exp(beta*hops)-1) * W^2).
+    device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
+    """
+
+    method: str = "routing_aware"
+    hop_profile: tuple[float, ...] = (0.0, 0.8)
+    lr: float = 2e-3
+    lr_decay: float = 0.95
+    epochs: int = 20
+    batch_size: int = 64
+    w_thr: float = 0.1
+    prune_min: int = 20
+    alpha: float = 1.0
+    tau: float = 0.045
+    threshold: float = 1.0
+    rate_reg: float = 1e-3
+    target_rate: float = 0.02
+    l2_lambda: float = 1e-3
+    l2_beta: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = False

@@ -1,0 +1,1 @@
+"""Search: config, Ray Tune + Optuna search, trials, Parquet results and the CLI."""

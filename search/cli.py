@@ -1,0 +1,62 @@
+"""`mosaic-dse` entry point: builds the sub-command parsers and maps user errors to exit code 2.
+
+Each sub-command lives in its own module exposing `register(subparsers)`; heavy imports (torch,
+ray) happen inside the command's run function so `--help` and `pareto` stay fast and light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from hardware.errors import MosaicDSEError
+
+COMMAND_MODULES = (
+    "search.commands.search_cmd",
+    "search.commands.resume_cmd",
+    "search.commands.train_cmd",
+    "search.commands.map_cmd",
+    "analysis.cli",
+    "search.commands.synthetic_cmd",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors exit 2 with one line (argparse prints usage too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"mosaic-dse: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every available sub-command registered."""
+    parser = _Parser(prog="mosaic-dse", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module: a bug
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command; `MosaicDSEError` becomes a one-line message and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MosaicDSEError as exc:
+        print(f"mosaic-dse: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mosaic-dse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
