@@ -1,4 +1,4 @@
-"""Grid geometry of a Mosaic chip: cell types, counts, tile coordinates, hop distances (DESIGN 3.2)."""
+"""Mosaic grid geometry: cell types, counts, tile coordinates, hop distances (DESIGN 3.2)."""
 
 from __future__ import annotations
 

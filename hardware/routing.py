@@ -147,12 +147,15 @@ def port_usage(links: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
 
 
 def _distinct(keys: np.ndarray, key_space: int) -> np.ndarray:
-    """The distinct values of `keys` (int64 in [0, key_space)): a bitmap when small, else sort."""
-    if key_space <= 64_000_000:
-        seen = np.zeros(key_space, dtype=bool)
-        seen[keys] = True
-        return np.flatnonzero(seen)
-    return np.unique(keys)
+    """The distinct values of `keys` (int64 in [0, key_space)), by sort and adjacent difference.
+
+    Faster than np.unique here; int32 keys when they fit halve the sort's memory traffic.
+    """
+    keys = keys.astype(np.int32) if key_space < 2**31 else keys
+    ordered = np.sort(keys)
+    keep = np.ones(ordered.size, dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep].astype(np.int64)
 
 
 def port_usage_reference(links: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:

@@ -18,21 +18,33 @@ from hardware.spec import PORTS, MosaicSpec
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `map` sub-command."""
-    p = subparsers.add_parser("map", help="map a network onto a Mosaic chip and report memory",
-                              description=__doc__)
+    p = subparsers.add_parser(
+        "map", help="map a network onto a Mosaic chip and report memory", description=__doc__
+    )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--links", type=Path, help="boolean (N, T) links: .npy, or .npz key 'links'")
-    source.add_argument("--profile", help="draw a random network with this hop profile, "
-                        "comma-separated p_d by distance, e.g. 0,0.8,0,0.1")
+    source.add_argument("--links", type=Path, help="boolean (N, T) links: .npy, or .npz key links")
+    source.add_argument(
+        "--profile",
+        help="draw a random network with this hop profile, "
+        "comma-separated p_d by distance, e.g. 0,0.8,0,0.1",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random network (--profile)")
     p.add_argument("--rows", type=int, required=True)
     p.add_argument("--cols", type=int, required=True)
     p.add_argument("--neurons-per-tile", type=int, required=True)
     for cap in ("nt", "r0", "r1"):
-        p.add_argument(f"--cap-{cap}", type=_caps, required=True,
-                       help=f"{cap.upper()} port capacity: one int or 8 comma-separated ints")
-    p.add_argument("--n-inputs", type=int, default=0,
-                   help="external input crossbar rows counted in synapse_cells (default 0)")
+        p.add_argument(
+            f"--cap-{cap}",
+            type=_caps,
+            required=True,
+            help=f"{cap.upper()} port capacity: one int or 8 comma-separated ints",
+        )
+    p.add_argument(
+        "--n-inputs",
+        type=int,
+        default=0,
+        help="external input crossbar rows counted in synapse_cells (default 0)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", type=Path, help="write a heat map of usage/capacity to this PNG")
     p.set_defaults(func=run)
@@ -43,7 +55,9 @@ def _caps(text: str) -> int | tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int or 8 comma-separated ints, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected an int or 8 comma-separated ints, got {text!r}"
+        ) from None
     return values[0] if len(values) == 1 else values
 
 
@@ -54,7 +68,9 @@ def load_links(path: Path) -> np.ndarray:
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise LinksError(f"cannot read links file {path}: {exc} (save it with numpy.save)")
+        raise LinksError(
+            f"cannot read links file {path}: {exc} (save it with numpy.save)"
+        ) from None
     if isinstance(data, np.lib.npyio.NpzFile):
         if "links" not in data.files:
             raise LinksError(f"{path} has no array 'links' (keys: {', '.join(data.files)})")
@@ -67,7 +83,7 @@ def _profile(text: str, rows: int, cols: int) -> tuple[float, ...]:
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise LinksError(f"--profile must be comma-separated numbers, got {text!r}")
+        raise LinksError(f"--profile must be comma-separated numbers, got {text!r}") from None
     return validate_profile(values, rows, cols)
 
 
@@ -86,13 +102,20 @@ def map_report(spec: MosaicSpec, links: np.ndarray, n_inputs: int = 0) -> dict:
     routing = check_mapping(spec, links)
     memory = memory_of_usage(routing.usage, spec)
     return {
-        "mappable": routing.mappable, "violations": routing.violations,
-        "memory_cells": memory.memory_cells, "chip_memory_cells": chip_memory_cells(spec),
+        "mappable": routing.mappable,
+        "violations": routing.violations,
+        "memory_cells": memory.memory_cells,
+        "chip_memory_cells": chip_memory_cells(spec),
         "synapse_cells": synapse_cells(spec, n_inputs),
-        "nt": list(memory.nt), "r0": list(memory.r0), "r1": list(memory.r1),
-        "nt_cells": memory.nt_cells, "r0_cells": memory.r0_cells, "r1_cells": memory.r1_cells,
-        "hop_profile": [float(p) for p in realised_profile(links, spec.rows, spec.cols,
-                                                           spec.neurons_per_tile)],
+        "nt": list(memory.nt),
+        "r0": list(memory.r0),
+        "r1": list(memory.r1),
+        "nt_cells": memory.nt_cells,
+        "r0_cells": memory.r0_cells,
+        "r1_cells": memory.r1_cells,
+        "hop_profile": [
+            float(p) for p in realised_profile(links, spec.rows, spec.cols, spec.neurons_per_tile)
+        ],
         "n_links": routing.n_links,
         "route_seconds": _route_seconds(links, spec),
     }
@@ -100,30 +123,39 @@ def map_report(spec: MosaicSpec, links: np.ndarray, n_inputs: int = 0) -> dict:
 
 def _print_table(spec: MosaicSpec, report: dict) -> None:
     """Human-readable report."""
-    print(f"chip {spec.rows}x{spec.cols} tiles x {spec.neurons_per_tile} neurons, "
-          f"{report['n_links']} links, routed in {report['route_seconds'] * 1e3:.2f} ms")
+    print(
+        f"chip {spec.rows}x{spec.cols} tiles x {spec.neurons_per_tile} neurons, "
+        f"{report['n_links']} links, routed in {report['route_seconds'] * 1e3:.2f} ms"
+    )
     print(f"mappable: {report['mappable']}  violations: {report['violations']}")
     print(f"{'port':>6} " + " ".join(f"{p:>6}" for p in PORTS))
     for name in ("nt", "r0", "r1"):
         caps = getattr(spec, f"cap_{name}")
-        print(f"{name:>6} " + " ".join(f"{u:>3}/{c:<2}" for u, c in zip(report[name], caps)))
+        print(
+            f"{name:>6} "
+            + " ".join(f"{u:>3}/{c:<2}" for u, c in zip(report[name], caps, strict=True))
+        )
     print(f"memory_cells (smallest chip hosting it): {report['memory_cells']:,}")
-    print(f"chip_memory_cells: {report['chip_memory_cells']:,}   "
-          f"synapse_cells: {report['synapse_cells']:,}")
+    print(
+        f"chip_memory_cells: {report['chip_memory_cells']:,}   "
+        f"synapse_cells: {report['synapse_cells']:,}"
+    )
     profile = ", ".join(f"p{d}={p:.3f}" for d, p in enumerate(report["hop_profile"]) if p > 0)
     print(f"hop profile: {profile or 'no inter-tile links'}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Route the network and print the report (table or JSON)."""
-    spec = MosaicSpec(args.rows, args.cols, args.neurons_per_tile, args.cap_nt, args.cap_r0,
-                      args.cap_r1)
+    spec = MosaicSpec(
+        args.rows, args.cols, args.neurons_per_tile, args.cap_nt, args.cap_r0, args.cap_r1
+    )
     if args.links is not None:
         links = load_links(args.links)
     else:
         profile = _profile(args.profile, spec.rows, spec.cols)
-        links = sample_links(spec.rows, spec.cols, spec.neurons_per_tile, profile,
-                             np.random.default_rng(args.seed))
+        links = sample_links(
+            spec.rows, spec.cols, spec.neurons_per_tile, profile, np.random.default_rng(args.seed)
+        )
     if args.n_inputs < 0:
         raise LinksError(f"--n-inputs must be >= 0, got {args.n_inputs}")
     report = map_report(spec, links, args.n_inputs)

@@ -1,0 +1,28 @@
+"""Shared small factories (not shared mutable fixtures) and environment for Ray in tests."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
+
+def make_spec(rows: int = 2, cols: int = 3, neurons_per_tile: int = 4, **caps):
+    """A small MosaicSpec with generous default capacities."""
+    from hardware.spec import MosaicSpec
+
+    caps = {"cap_nt": 64, "cap_r0": 64, "cap_r1": 64} | caps
+    return MosaicSpec(rows, cols, neurons_per_tile, **caps)
+
+
+def random_links(rng: np.random.Generator, rows: int, cols: int, k: int,
+                 density: float = 0.3) -> np.ndarray:
+    """bool (N, T) links with each inter-tile pair active with probability `density`."""
+    links = rng.random((rows * cols * k, rows * cols)) < density
+    links[np.arange(rows * cols * k), np.arange(rows * cols * k) // k] = False
+    return links
