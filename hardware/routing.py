@@ -127,22 +127,36 @@ def validate_links(links: np.ndarray, rows: int, cols: int, k: int) -> np.ndarra
     return links
 
 
-def port_usage(links: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
-    """int64 (2R+1, 2C+1, 8): distinct source neurons using each port (intra-tile links ignored)."""
+def _route_keys(links: np.ndarray, rows: int, cols: int, k: int) -> tuple[np.ndarray, RouteTable]:
+    """int64 keys neuron * P + flat port of every route mark of every inter-tile link."""
     validate_links(links, rows, cols, k)
     table, n_tiles = route_table(rows, cols), rows * cols
     neuron, dest = np.nonzero(links)
-    pair = (neuron // k) * n_tiles + dest
     keep = (neuron // k) != dest
-    neuron, pair = neuron[keep], pair[keep]
+    neuron, dest = neuron[keep], dest[keep]
+    pair = (neuron // k) * n_tiles + dest
     lengths = table.offsets[pair + 1] - table.offsets[pair]
     total = int(lengths.sum())
     within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     ports = table.ports[np.repeat(table.offsets[pair], lengths) + within]
-    keys = np.repeat(neuron, lengths) * table.n_ports + ports
-    usage = np.bincount(
-        _distinct(keys, links.shape[0] * table.n_ports) % table.n_ports, minlength=table.n_ports
-    )
+    return np.repeat(neuron, lengths) * table.n_ports + ports, table
+
+
+def multicast_routers(links: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
+    """int64 (N,): routers (R0/R1 cells) in each neuron's multicast tree; a spike's hop count."""
+    keys, table = _route_keys(links, rows, cols, k)
+    cells = _distinct(keys // 8, links.shape[0] * table.n_ports // 8)
+    neuron, cell = np.divmod(cells, table.n_ports // 8)
+    width = 2 * cols + 1
+    is_router = ~((cell // width) % 2 == 1) | ~((cell % width) % 2 == 1)
+    return np.bincount(neuron[is_router], minlength=links.shape[0])
+
+
+def port_usage(links: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
+    """int64 (2R+1, 2C+1, 8): distinct source neurons using each port (intra-tile links ignored)."""
+    keys, table = _route_keys(links, rows, cols, k)
+    distinct = _distinct(keys, links.shape[0] * table.n_ports)
+    usage = np.bincount(distinct % table.n_ports, minlength=table.n_ports)
     return usage.reshape(2 * rows + 1, 2 * cols + 1, 8)
 
 

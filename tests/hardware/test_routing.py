@@ -165,3 +165,17 @@ def test_violations_count_ports_over_capacity():
 def test_bad_links_raise_links_error(links, message):
     with pytest.raises(LinksError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_mapping(make_spec(1, 2, 3), links)
+
+
+def test_multicast_routers_counts_distinct_routers_per_neuron():
+    from hardware.routing import multicast_routers
+
+    links = np.zeros((9, 9), dtype=bool)
+    links[0, [1, 3]] = True  # 0->1 and 0->3: 1 router each, disjoint -> 2
+    links[4, 1] = True  # 4->1: vertical neighbours -> 1
+    links[8, [0, 1]] = True  # 8->0 (7 routers) and 8->1 share the column-2 walk
+    hops = multicast_routers(links, 3, 3, 1)
+    union = {(r, c) for t in (0, 1) for r, c, _ in route_marks(3, 3, 8, t)
+             if not (r % 2 == 1 and c % 2 == 1)}
+    assert hops[0] == 2 and hops[4] == 1 and hops[8] == len(union)
+    assert hops[[1, 2, 3, 5, 6, 7]].sum() == 0
