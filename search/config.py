@@ -1,0 +1,581 @@
+"""Config files (TOML, DESIGN.md 8): load, override, validate, resolve, and build one trial.
+
+Four sections. [data] and [search] hold fixed values; every [hardware] and [training] key is a
+`search.space.Param` (fixed, range or choices). Training keys p1, p3, p5, ... are the hop profile
+by odd hop distance. Keys, types and defaults come from the dataclasses they fill (`DataConfig`,
+`SearchSettings`, `MosaicSpec`, `TrainConfig`), so a field added there is a config key at once;
+`_BOUNDS` adds the allowed values. `load_config` checks everything before a search starts: each
+problem is one `ConfigError` line naming the key, the rule, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import numbers
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, get_type_hints
+
+import tomli_w
+
+from hardware.errors import ConfigError
+from hardware.geometry import hop_distance_matrix
+from hardware.spec import MosaicSpec
+from model.config import DATASETS, METHODS, DataConfig, TrainConfig
+from model.synthetic import N_CHANNELS
+from search.space import Param, parse_param
+
+SECTIONS = ("data", "search", "hardware", "training")
+SEARCHED_SECTIONS = ("hardware", "training")  # the sections whose keys may be ranges or choices
+SAMPLERS = ("tpe", "nsga2", "random")
+SHIPPED_CONFIGS = ("default", "study", "tiny")
+N_CLASSES = 20  # SHD and synthetic SHD: the readout needs one neuron per class
+HOP_KEY = re.compile(r"p([1-9][0-9]*)")  # p1, p3, ...: hop profile by distance
+# Keys that may change when a search resumes: budget, resources and locations (the binned-data
+# cache is keyed by its contents, so moving it changes nothing).
+RESUMABLE_KEYS = frozenset({("search", "trials"), ("search", "max_concurrent"),
+                            ("search", "cpus_per_trial"), ("search", "gpus_per_trial"),
+                            ("search", "name"), ("search", "storage"), ("data", "cache_dir")})
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """[search]: budget, resources, sampler and where results go (ignored by `train`).
+
+    cpus_per_trial / gpus_per_trial: Ray resources per trial (fractions allowed).
+    storage: results root (path or pyarrow filesystem URI); results go to <storage>/<name>/.
+    proxy_seeds: random networks the proxy routes per trial; proxy_threshold: the fraction of
+    them that must map on the chip for the trial to be trained (else it is infeasible).
+    """
+
+    trials: int = 8
+    max_concurrent: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    sampler: str = "tpe"
+    seed: int = 0
+    name: str = "default"
+    storage: str = "~/mosaic-dse-results"
+    proxy_seeds: int = 3
+    proxy_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An interval of allowed numbers, closed unless `open_low` / `open_high`."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        above = v > self.low if self.open_low else v >= self.low
+        return above and (v < self.high if self.open_high else v <= self.high)
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """Strings matching `regex` in full; `words` describes them in messages."""
+
+    regex: str
+    words: str
+
+    def __contains__(self, v: str) -> bool:
+        return re.fullmatch(self.regex, v) is not None
+
+    def __str__(self) -> str:
+        return self.words
+
+
+AT_LEAST_1, NON_NEGATIVE = Bound(1), Bound(0)
+POSITIVE, PROBABILITY = Bound(0, open_low=True), Bound(0, 1)
+# Allowed values beyond the type: a Bound, a Pattern or a tuple of allowed strings.
+_BOUNDS: Mapping[str, Mapping[str, Any]] = {
+    "data": {"dataset": DATASETS, "root": Pattern(r".+", "a non-empty path"),
+             "time_bins": AT_LEAST_1, "duration": POSITIVE, "n_inputs": Bound(1, N_CHANNELS),
+             "val_fraction": Bound(0, 1, True, True), "split_seed": NON_NEGATIVE,
+             "synthetic_train": AT_LEAST_1, "synthetic_test": AT_LEAST_1,
+             "synthetic_seed": NON_NEGATIVE},
+    "search": {"trials": AT_LEAST_1, "max_concurrent": AT_LEAST_1, "cpus_per_trial": POSITIVE,
+               "gpus_per_trial": NON_NEGATIVE, "sampler": SAMPLERS, "seed": NON_NEGATIVE,
+               "name": Pattern(r"[\w.-]+", "a plain directory name (letters, digits, _ . -)"),
+               "storage": Pattern(r".+", "a non-empty path or URI"),
+               "proxy_seeds": AT_LEAST_1, "proxy_threshold": PROBABILITY},
+    "hardware": {"rows": AT_LEAST_1, "cols": AT_LEAST_1, "neurons_per_tile": AT_LEAST_1,
+                 "cap_nt": NON_NEGATIVE, "cap_r0": NON_NEGATIVE, "cap_r1": NON_NEGATIVE,
+                 "hop_energy_pj": NON_NEGATIVE, "bits_per_cell": AT_LEAST_1},
+    "training": {"method": METHODS, "lr": POSITIVE, "lr_decay": Bound(0, 1, open_low=True),
+                 "epochs": AT_LEAST_1, "batch_size": AT_LEAST_1, "w_thr": NON_NEGATIVE,
+                 "prune_min": NON_NEGATIVE, "alpha": NON_NEGATIVE, "tau": POSITIVE,
+                 "threshold": POSITIVE, "rate_reg": NON_NEGATIVE, "target_rate": NON_NEGATIVE,
+                 "l2_lambda": NON_NEGATIVE, "l2_beta": NON_NEGATIVE, "seed": NON_NEGATIVE,
+                 "input_gain": POSITIVE,
+                 "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
+}
+_DATACLASSES = {"data": DataConfig, "search": SearchSettings, "hardware": MosaicSpec,
+                "training": TrainConfig}
+_NOT_KEYS = frozenset({"hop_profile", "progress"})  # from p1, p3, ... / a CLI flag
+_FIXED_ONLY = frozenset({"device"})
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """Type, default and allowed values of one config key (`default` MISSING: required)."""
+
+    type: type
+    default: Any
+    allowed: Bound | Pattern | tuple[str, ...] | None = None
+    searchable: bool = False
+    ports: bool = False  # router port capacities: an int, or 8 ints as a fixed value
+
+    def check(self, value: Any, what: str = "") -> Any:
+        """`value` converted to the key's type; ConfigError (without the key) if not allowed.
+
+        what: which part of the entry is checked ("low", "choice", ...), for the message.
+        """
+        label = f"{what} " if what else ""
+        if not _has_type(value, self.type):
+            listed = self.ports and what and isinstance(value, list)
+            extra = " (8-port lists only as a fixed value)" if listed else ""
+            raise ConfigError(f"{label}must be {_TYPE_WORDS[self.type]}{extra}, got {value!r}")
+        value = float(value) if self.type is float else value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{label}must be a finite number, got {value!r}")
+        if self.allowed is not None and value not in self.allowed:
+            raise ConfigError(f"{label}must be {self._allowed_text(value)}, got {value!r}")
+        return value
+
+    def _allowed_text(self, value: Any) -> str:
+        if not isinstance(self.allowed, tuple):
+            return str(self.allowed)
+        close = difflib.get_close_matches(str(value), self.allowed, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"one of {', '.join(self.allowed)}{hint}"
+
+
+def _has_type(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
+
+
+def _section_rules(section: str) -> Mapping[str, KeyRule]:
+    """Rules of a section's keys, from the fields of the dataclass it fills, in field order.
+
+    Fields of other types than int, float, str and bool (and `_NOT_KEYS`) are not config keys.
+    """
+    cls = _DATACLASSES[section]
+    hints = get_type_hints(cls)
+    rules = {}
+    for f in fields(cls):
+        ports = f.name.startswith("cap_")
+        kind = int if ports else hints[f.name]
+        if f.name in _NOT_KEYS or kind not in _TYPE_WORDS:
+            continue
+        searchable = section in SEARCHED_SECTIONS and f.name not in _FIXED_ONLY
+        rules[f.name] = KeyRule(kind, f.default, _BOUNDS[section].get(f.name), searchable, ports)
+    return MappingProxyType(rules)
+
+
+SCHEMA: Mapping[str, Mapping[str, KeyRule]] = MappingProxyType(
+    {section: _section_rules(section) for section in SECTIONS})
+HOP_RULE = KeyRule(float, MISSING, PROBABILITY, searchable=True)  # p1, p3, p5, ...
+
+
+def key_rule(section: str, key: str) -> KeyRule | None:
+    """The rule of [section].key, or None for an unknown section or key."""
+    if section == "training" and HOP_KEY.fullmatch(key):
+        return HOP_RULE
+    return SCHEMA.get(section, {}).get(key)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A validated config: data and search settings, and every hardware/training Param.
+
+    params: [hardware] keys then [training] keys (hop keys p1, p3, ... after `method`), each
+    present (missing keys are fixed at their dataclass default). source: where it came from.
+    """
+
+    data: DataConfig
+    search: SearchSettings
+    params: tuple[Param, ...]
+    source: str = field(default="<string>", compare=False)
+
+    def param(self, name: str) -> Param:
+        """The parameter called `name` (KeyError if none)."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def searched(self) -> tuple[Param, ...]:
+        """The ranges and choices (the dimensions the sampler explores)."""
+        return tuple(p for p in self.params if p.kind != "fixed")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The resolved config as TOML-ready nested dicts, one per section, every key given."""
+        out = {"data": asdict(self.data), "search": asdict(self.search)}
+        for section in SEARCHED_SECTIONS:
+            out[section] = {p.name: p.to_toml_value() for p in self.params
+                            if p.section == section}
+        return out
+
+    def to_toml(self) -> str:
+        """TOML text that `parse_config` reads back into an equal config."""
+        return f"# mosaic-dse config resolved from {self.source}\n" + dump_toml(self.to_dict())
+
+
+def dump_toml(doc: Mapping[str, Mapping[str, Any]]) -> str:
+    """Sections of scalars, lists and one level of inline tables as TOML text."""
+    blocks = []
+    for section, body in doc.items():
+        lines = [f"[{section}]"] + [f"{key} = {_toml_value(v)}" for key, v in body.items()]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).removeprefix("v = ").rstrip("\n")
+
+
+def load_config(path_or_name: str | os.PathLike[str],
+                overrides: Sequence[str] = ()) -> SearchConfig:
+    """Read a TOML file (or a shipped config by name), apply `--set` overrides and validate.
+
+    overrides: "section.key=value" (value parsed as a TOML value, else taken as a string);
+    "section.key.field=value" changes one field of a range or choices table.
+    """
+    text, source = read_config_text(path_or_name)
+    return parse_config(text, source, overrides)
+
+
+def read_config_text(path_or_name: str | os.PathLike[str]) -> tuple[str, str]:
+    """(TOML text, source label) of a file, or of a shipped config when no such file exists."""
+    path = Path(path_or_name).expanduser()
+    name = str(path_or_name)
+    if name in SHIPPED_CONFIGS and not path.is_file():
+        shipped = resources.files("search").joinpath("configs", f"{name}.toml")
+        return shipped.read_text(encoding="utf-8"), f"{name}.toml (shipped config)"
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (give a TOML file or a shipped "
+                          f"config: {', '.join(SHIPPED_CONFIGS)})")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc} (give a UTF-8 TOML file)") from None
+
+
+def parse_config(text: str, source: str = "<string>",
+                 overrides: Sequence[str] = ()) -> SearchConfig:
+    """Validate TOML `text` with `overrides` applied (see `load_config`)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc} (fix the syntax)") from None
+    origins = {}
+    for item in overrides:
+        origins[_apply_override(raw, item)] = f"--set {item}"
+    where = _Where(source, MappingProxyType(origins))
+    _check_sections(raw, where)
+    cfg = SearchConfig(
+        data=DataConfig(**_fixed_section(raw, "data", where)),
+        search=SearchSettings(**_fixed_section(raw, "search", where)),
+        params=_params(raw, "hardware", where) + _params(raw, "training", where),
+        source=source,
+    )
+    _check_combinations(cfg, where)
+    build_trial(cfg, resolve_defaults(cfg))  # MosaicSpec's own checks raise SpecError now
+    return cfg
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where config values came from, to say what to fix: the file or a --set override."""
+
+    source: str
+    origins: Mapping[tuple[str, str], str]  # (section, key) -> "--set section.key=value"
+
+    def error(self, section: str, key: str | None, problem: str) -> ConfigError:
+        """'[section].key: problem (fix ...)' naming the override or file to change."""
+        if key is None:
+            origin = next((o for (s, _), o in self.origins.items() if s == section), None)
+        else:
+            origin = self.origins.get((section, key))
+        fix = f"fix {origin}" if origin else f"fix it in {self.source}"
+        place = f"[{section}].{key}" if key is not None else f"[{section}]"
+        return ConfigError(f"{place}: {problem} ({fix})")
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> tuple[str, str]:
+    """Set one 'section.key[.field]=value' override in `raw`; returns (section, key)."""
+    target, sep, text = item.partition("=")
+    parts = target.strip().split(".")
+    if not sep or not text.strip() or len(parts) not in (2, 3) \
+            or not all(re.fullmatch(r"\w+", part) for part in parts):
+        raise ConfigError(f"--set {item!r}: expected section.key=value "
+                          "(e.g. --set training.epochs=3 or --set training.p1.default=0.9)")
+    section, key = parts[0], parts[1]
+    value = _override_value(text.strip(), key_rule(section, key) if len(parts) == 2 else None)
+    body = raw.setdefault(section, {})
+    if not isinstance(body, dict):
+        raise ConfigError(f"--set {item}: {section} is a value, not a section (fix the config)")
+    if len(parts) == 2:
+        body[key] = value
+        return section, key
+    table = body.setdefault(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"--set {item}: [{section}].{key} is a fixed value, not a range or "
+                          f"choices table (set it whole: --set {section}.{key}=...)")
+    table[parts[2]] = value
+    return section, key
+
+
+def _override_value(text: str, rule: KeyRule | None) -> Any:
+    """An override's value: a TOML value, else the bare text (also for any string key)."""
+    try:
+        doc = tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        return text
+    value = doc["v"] if len(doc) == 1 else text
+    if rule is not None and rule.type is str and not isinstance(value, str | dict | list):
+        return text  # --set search.name=2024 means the name "2024"
+    return value
+
+
+def _suggestion(word: str, options: Sequence[str], fmt: str = "{}") -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    if close:
+        return f", did you mean {fmt.format(close[0])}?"
+    return f" (valid: {', '.join(fmt.format(o) for o in options)})"
+
+
+def _check_sections(raw: Mapping[str, Any], where: _Where) -> None:
+    for section, body in raw.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{section} = {body!r} is outside any section (put it under "
+                              f"{', '.join(f'[{s}]' for s in SECTIONS)}; fix it in {where.source})")
+        if section not in SECTIONS:
+            raise where.error(section, None, "unknown section" + _suggestion(section, SECTIONS,
+                                                                             "[{}]"))
+
+
+def _check_known_keys(section: str, body: Mapping[str, Any], where: _Where) -> None:
+    options = list(SCHEMA[section]) + (["p1", "p3", "p5"] if section == "training" else [])
+    for key in body:
+        if key_rule(section, key) is None:
+            raise where.error(section, key, "unknown key" + _suggestion(key, options))
+        if HOP_KEY.fullmatch(key) and int(key[1:]) % 2 == 0:
+            raise where.error(section, key, "hop distances of routed links are 1, 3, 5, ..., "
+                              f"so {key} has no meaning (use p1, p3, p5, ...)")
+
+
+def _fixed_section(raw: Mapping[str, Any], section: str, where: _Where) -> dict[str, Any]:
+    """The given keys of a fixed-only section ([data], [search]), checked and converted."""
+    body = raw.get(section, {})
+    _check_known_keys(section, body, where)
+    values = {}
+    for key, value in body.items():
+        if isinstance(value, dict):
+            raise where.error(section, key, f"must be a fixed value, got {value} (ranges and "
+                              "choices are only for [hardware] and [training])")
+        try:
+            values[key] = SCHEMA[section][key].check(value)
+        except ConfigError as exc:
+            raise where.error(section, key, str(exc)) from None
+    return values
+
+
+def _params(raw: Mapping[str, Any], section: str, where: _Where) -> tuple[Param, ...]:
+    """Every key of [hardware] or [training] as a Param, missing ones at their defaults."""
+    body = dict(raw.get(section, {}))
+    _check_known_keys(section, body, where)
+    names = list(SCHEMA[section])
+    if section == "training":
+        hops = sorted((k for k in body if HOP_KEY.fullmatch(k)), key=lambda k: int(k[1:]))
+        if not hops:  # no p_d given: TrainConfig's default profile
+            default = TrainConfig.__dataclass_fields__["hop_profile"].default
+            body |= {f"p{d}": p for d, p in enumerate(default) if d % 2 == 1}
+            hops = [f"p{d}" for d in range(1, len(default), 2)]
+        at = names.index("method") + 1
+        names[at:at] = hops
+    return tuple(_param(section, name, body.get(name, MISSING), where) for name in names)
+
+
+def _param(section: str, name: str, value: Any, where: _Where) -> Param:
+    rule = key_rule(section, name)
+    assert rule is not None  # names come from the schema
+    if value is MISSING:
+        if rule.default is MISSING:
+            raise where.error(section, name, f"is required (add {name} = ... to [{section}])")
+        value = rule.default
+    try:
+        return _param_of_value(section, name, value, rule)
+    except ConfigError as exc:
+        raise where.error(section, name, str(exc)) from None
+
+
+def _param_of_value(section: str, name: str, value: Any, rule: KeyRule) -> Param:
+    if isinstance(value, dict):
+        if not rule.searchable:
+            raise ConfigError(f"must be a fixed value, not a range or choices, got {value}")
+        if rule.type in (str, bool) and "choices" not in value:
+            raise ConfigError(f"takes {_TYPE_WORDS[rule.type]}: search it with "
+                              f"{{ choices = [...] }}, not a range, got {value}")
+        return parse_param(name, section, value, rule.check, rule.type is int)
+    if rule.ports and isinstance(value, list | tuple):
+        return Param(name, section, "fixed", value=_ports(value))
+    return Param(name, section, "fixed", value=rule.check(value))
+
+
+def _ports(value: Sequence[Any]) -> tuple[int, ...]:
+    """8 port capacities (in_N, in_E, in_S, in_W, out_N, out_E, out_S, out_W) as a tuple."""
+    if len(value) != 8 or not all(_has_type(v, int) and v >= 0 for v in value):
+        raise ConfigError("must be an integer >= 0 or a list of 8 of them (in_N, in_E, in_S, "
+                          f"in_W, out_N, out_E, out_S, out_W), got {list(value)!r}")
+    return tuple(value)
+
+
+def _check_combinations(cfg: SearchConfig, where: _Where) -> None:
+    """Rules between keys, checked at the extremes of every range and choice."""
+    rows, cols, k = (cfg.param(n) for n in ("rows", "cols", "neurons_per_tile"))
+    tiles, k_min = rows.smallest * cols.smallest, k.smallest
+    if tiles * k_min < N_CLASSES:
+        raise where.error("hardware", "neurons_per_tile", f"rows*cols*neurons_per_tile must be "
+                          f">= {N_CLASSES} (one readout neuron per class), got {rows.smallest}*"
+                          f"{cols.smallest}*{k_min} = {tiles * k_min} (enlarge the grid)")
+    n_inputs = cfg.data.n_inputs
+    if math.ceil(n_inputs / k_min) > tiles:
+        raise where.error("data", "n_inputs", f"{n_inputs} inputs need ceil({n_inputs}/"
+                          f"{k_min}) = {math.ceil(n_inputs / k_min)} input tiles but the "
+                          f"smallest grid has {tiles} tiles (lower n_inputs or enlarge the grid)")
+    prune_min = cfg.param("prune_min").largest
+    if prune_min > k_min:
+        raise where.error("training", "prune_min", f"must be <= neurons_per_tile (a link holds "
+                          f"K weights), got prune_min={prune_min} with neurons_per_tile={k_min} "
+                          "(lower prune_min)")
+    _check_hop_distances(cfg, where)
+
+
+def _check_hop_distances(cfg: SearchConfig, where: _Where) -> None:
+    rows, cols = cfg.param("rows").largest, cfg.param("cols").largest
+    max_d = int(hop_distance_matrix(rows, cols).max())
+    for p in cfg.params:
+        if p.section == "training" and HOP_KEY.fullmatch(p.name) and int(p.name[1:]) > max_d \
+                and p.largest > 0:
+            raise where.error("training", p.name, f"is never used: the longest route on the "
+                              f"largest grid ({rows}x{cols}) has {max_d} hops, got {p.name} up "
+                              f"to {p.largest:g} (drop {p.name} or enlarge the grid)")
+
+
+def resolve_defaults(cfg: SearchConfig) -> dict[str, Any]:
+    """{name: value} of every parameter for `train`: fixed value, `default`, low or 1st choice."""
+    return {p.name: p.resolved for p in cfg.params}
+
+
+def build_trial(cfg: SearchConfig, params: Mapping[str, Any]) -> tuple[MosaicSpec, TrainConfig]:
+    """The chip and training settings of one trial from its flat {name: value} parameters.
+
+    params: every searched parameter (fixed ones default to the config's; keys that are no
+    parameter are ignored). The hop profile (0, p1, 0, p3, ...) is cut at the trial grid's
+    longest route, so p_d of distances a smaller grid lacks are dropped. MosaicSpec raises
+    SpecError for an invalid chip.
+    """
+    values = trial_values(cfg, params)
+    spec = MosaicSpec(**{p.name: values[p.name] for p in cfg.params if p.section == "hardware"})
+    training = {p.name: values[p.name] for p in cfg.params
+                if p.section == "training" and not HOP_KEY.fullmatch(p.name)}
+    return spec, TrainConfig(hop_profile=hop_profile(values, spec.rows, spec.cols), **training)
+
+
+def trial_values(cfg: SearchConfig, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter's value for one trial: `params` (numpy scalars made plain) over fixed."""
+    values, missing = {}, []
+    for p in cfg.params:
+        if p.name in params:
+            values[p.name] = _plain(params[p.name], key_rule(p.section, p.name))
+        elif p.kind == "fixed":
+            values[p.name] = p.value
+        else:
+            missing.append(p.name)
+    if missing:
+        raise ConfigError(f"trial parameters lack {', '.join(missing)} (pass every searched "
+                          f"parameter; got {', '.join(sorted(params)) or 'none'})")
+    return values
+
+
+def _plain(value: Any, rule: KeyRule | None) -> Any:
+    """numpy scalars and arrays (as read back from Parquet) as Python ints, floats, tuples."""
+    if rule is None or isinstance(value, bool | str):
+        return value
+    if rule.ports and not isinstance(value, numbers.Integral):
+        return tuple(int(v) for v in value)
+    if rule.type is int and isinstance(value, numbers.Integral):
+        return int(value)
+    if rule.type is float and isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def hop_profile(values: Mapping[str, Any], rows: int, cols: int) -> tuple[float, ...]:
+    """(0, p1, 0, p3, ...) by hop distance from the p_d in `values`, cut at the longest route.
+
+    Distances without a p_d key are 0; index 0 (intra-tile, dense, never routed) is 0.
+    """
+    given = {int(k[1:]): float(v) for k, v in values.items() if HOP_KEY.fullmatch(k)}
+    depth = min(max(given, default=0), int(hop_distance_matrix(rows, cols).max())) + 1
+    return tuple(given.get(d, 0.0) for d in range(depth))
+
+
+def canonical_config(cfg: SearchConfig) -> dict[str, dict[str, Any]]:
+    """`cfg.to_dict()` without the keys a resume may change (`RESUMABLE_KEYS`)."""
+    doc = cfg.to_dict()
+    for section, key in RESUMABLE_KEYS:
+        doc[section].pop(key, None)
+    return doc
+
+
+def config_fingerprint(cfg: SearchConfig) -> str:
+    """16 hex digits identifying what a search explores (not its budget, resources, place)."""
+    text = json.dumps(canonical_config(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def config_differences(saved: SearchConfig, current: SearchConfig) -> tuple[str, ...]:
+    """'[section].key: saved -> current' for every entry that differs, resumable keys excluded."""
+    a, b = canonical_config(saved), canonical_config(current)
+    out = []
+    for section in SECTIONS:
+        for key in dict.fromkeys([*a[section], *b[section]]):
+            old, new = a[section].get(key, MISSING), b[section].get(key, MISSING)
+            if old != new:
+                out.append(f"[{section}].{key}: {_shown(old)} -> {_shown(new)}")
+    return tuple(out)
+
+
+def _shown(value: Any) -> str:
+    return "(absent)" if value is MISSING else _toml_value(value)

@@ -1,0 +1,291 @@
+"""Config loading, validation messages, overrides, defaults, trial building and fingerprints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hardware.errors import ConfigError, MosaicDSEError, SpecError
+from hardware.spec import MosaicSpec
+from model.config import TrainConfig
+from search.config import (
+    SHIPPED_CONFIGS,
+    SearchConfig,
+    build_trial,
+    config_differences,
+    config_fingerprint,
+    load_config,
+    parse_config,
+    resolve_defaults,
+)
+
+# A small valid config (2x2 tiles x 8 neurons); cases below change one entry (None: delete it).
+BASE = {
+    "data": {"n_inputs": "16", "time_bins": "30"},
+    "search": {"trials": "4"},
+    "hardware": {"rows": "2", "cols": "2", "neurons_per_tile": "8", "cap_r0": "4"},
+    "training": {"p1": "0.8", "prune_min": "4", "lr": "{ low = 1e-3, high = 1e-2, log = true }"},
+}
+
+
+def config_text(section: str | None = None, key: str | None = None,
+                value: str | None = None) -> str:
+    """BASE as TOML text with [section].key set to the TOML text `value` (None: removed)."""
+    doc = {s: dict(body) for s, body in BASE.items()}
+    if section is not None:
+        doc.setdefault(section, {})[key] = value
+    return "\n".join(f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in body.items() if v is not None)
+                     for s, body in doc.items())
+
+
+ERRORS = [
+    ("hardware", "rows", '"five"', "[hardware].rows: must be an integer, got 'five'"),
+    ("hardware", "rows", "2.5", "[hardware].rows: must be an integer, got 2.5"),
+    ("hardware", "rows", "true", "[hardware].rows: must be an integer, got True"),
+    ("hardware", "rows", "0", "[hardware].rows: must be >= 1, got 0"),
+    ("hardware", "rows", None, "[hardware].rows: is required (add rows = ... to [hardware])"),
+    ("hardware", "colls", "3", "[hardware].colls: unknown key, did you mean cols?"),
+    ("hardwre", "rows", "3", "[hardwre]: unknown section, did you mean [hardware]?"),
+    ("hardware", "cap_r0", "{ low = 32, high = 4 }",
+     "[hardware].cap_r0: low must be <= high, got low=32 high=4"),
+    ("hardware", "cap_r0", "{ low = 0.5, high = 8 }", "low must be an integer, got 0.5"),
+    ("hardware", "cap_r0", "{ low = 0, high = 8, step = 0 }", "step must be > 0, got step=0"),
+    ("hardware", "cap_r0", "{ low = 0, high = 8, step = 2.5 }", "step must be an integer"),
+    ("hardware", "cap_r0", "{ low = 0, high = 10, step = 4 }",
+     "high - low must be a multiple of step, got low=0 high=10 step=4"),
+    ("hardware", "cap_r0", "{ low = 0, high = 8, step = 4, default = 5 }",
+     "default must lie in [low, high] on the step-4 grid, got default=5"),
+    ("hardware", "cap_r0", "{ low = 0, hgh = 8 }",
+     "unknown field 'hgh' in a range, did you mean high?"),
+    ("hardware", "cap_r0", "{ low = 0 }", "a range needs low and high"),
+    ("hardware", "cap_r0", "{ choices = [[4, 4, 4, 4, 4, 4, 4, 4]] }",
+     "choice must be an integer (8-port lists only as a fixed value)"),
+    ("hardware", "cap_r0", "[4, 4]", "must be an integer >= 0 or a list of 8 of them"),
+    ("hardware", "cap_r0", "-1", "[hardware].cap_r0: must be >= 0, got -1"),
+    ("hardware", "neurons_per_tile", "4",
+     "[hardware].neurons_per_tile: rows*cols*neurons_per_tile must be >= 20 (one readout "
+     "neuron per class), got 2*2*4 = 16"),
+    ("training", "lr", "{ low = 1e-3, high = 1e-2, log = true, step = 1e-3 }",
+     "log and step cannot be combined"),
+    ("training", "lr", '{ low = 1e-3, high = 1e-2, log = "yes" }', "log must be true or false"),
+    ("training", "lr", "inf", "[training].lr: must be a finite number, got inf"),
+    ("training", "lr", "0.0", "[training].lr: must be > 0, got 0.0"),
+    ("training", "p3", "{ low = 0.0, high = 0.3, log = true }",
+     "[training].p3: a log range needs low > 0, got low=0.0"),
+    ("training", "p1", "1.5", "[training].p1: must be in [0, 1], got 1.5"),
+    ("training", "p3", "{ low = 0.0, high = 1.2 }", "[training].p3: high must be in [0, 1]"),
+    ("training", "p3", "{ choices = [0.1, -0.1] }", "choice must be in [0, 1], got -0.1"),
+    ("training", "p2", "0.1", "[training].p2: hop distances of routed links are 1, 3, 5"),
+    ("training", "p7", "0.1", "[training].p7: is never used: the longest route on the "
+     "largest grid (2x2) has 3 hops"),
+    ("training", "method", "{ choices = [] }", "choices must be a non-empty list, got []"),
+    ("training", "method", '"deepR"', "[training].method: must be one of routing_aware, "
+     "deepr, mosaic_l2 (did you mean deepr?), got 'deepR'"),
+    ("training", "method", '{ choices = ["deepr", "dpr"] }', "choice must be one of"),
+    ("training", "method", '{ choices = ["deepr"], default = "routing_aware" }',
+     "default must be one of the choices"),
+    ("training", "method", "{ low = 1, high = 2 }",
+     "[training].method: takes a string: search it with { choices = [...] }"),
+    ("training", "prune_min", "9", "[training].prune_min: must be <= neurons_per_tile"),
+    ("training", "device", '"gpu"', "must be auto, cpu, mps, cuda or cuda:N, got 'gpu'"),
+    ("training", "device", '{ choices = ["cpu"] }', "must be a fixed value, not a range"),
+    ("search", "sampler", '"cmaes"', "[search].sampler: must be one of tpe, nsga2, random"),
+    ("search", "gpus_per_trial", "-1", "[search].gpus_per_trial: must be >= 0, got -1.0"),
+    ("search", "name", '"a/b"', "[search].name: must be a plain directory name"),
+    ("search", "trials", "{ low = 1, high = 3 }", "[search].trials: must be a fixed value"),
+    ("data", "dataset", '"mnist"', "[data].dataset: must be one of synthetic, shd"),
+    ("data", "n_inputs", "0", "[data].n_inputs: must be in [1, 700], got 0"),
+    ("data", "n_inputs", "40", "[data].n_inputs: 40 inputs need ceil(40/8) = 5 input tiles but "
+     "the smallest grid has 4 tiles"),
+    ("data", "val_fraction", "1.0", "[data].val_fraction: must be in (0, 1), got 1.0"),
+    ("data", "val_fraction", "0", "[data].val_fraction: must be in (0, 1), got 0.0"),
+    ("data", "time_bins", "{ low = 10, high = 20 }", "[data].time_bins: must be a fixed value"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "expected"), ERRORS)
+def test_config_error_names_key_rule_value_and_fix(section, key, value, expected):
+    with pytest.raises(ConfigError) as info:
+        parse_config(config_text(section, key, value), source="my.toml")
+    message = str(info.value)
+    assert expected in message
+    assert message.endswith("(fix it in my.toml)") and "\n" not in message
+
+
+def test_base_config_is_valid():
+    cfg = parse_config(config_text())
+    assert (cfg.param("rows").value, cfg.data.n_inputs, cfg.search.trials) == (2, 16, 4)
+
+
+def test_config_error_is_project_error_and_value_error():
+    assert issubclass(ConfigError, MosaicDSEError) and issubclass(ConfigError, ValueError)
+
+
+def test_key_outside_any_section():
+    with pytest.raises(ConfigError, match=r"rows = 5 is outside any section"):
+        parse_config("rows = 5\n" + config_text())
+
+
+def test_malformed_toml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[data]\ntime_bins = 30\nn_inputs = = 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: invalid TOML: .*line 3"):
+        load_config(path)
+
+
+def test_missing_file_names_path(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope\.toml \(give a TOML"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_asymmetric_ports_raise_spec_error_at_load():
+    with pytest.raises(SpecError, match="cap_r0 must be 180°-symmetric"):
+        parse_config(config_text("hardware", "cap_r0", "[1, 2, 3, 4, 1, 1, 1, 1]"))
+
+
+@pytest.mark.parametrize("name", SHIPPED_CONFIGS)
+def test_shipped_config_loads_resolves_and_builds(name):
+    cfg = load_config(name)
+    spec, train = build_trial(cfg, resolve_defaults(cfg))
+    assert isinstance(spec, MosaicSpec) and isinstance(train, TrainConfig)
+    assert spec.rows == cfg.param("rows").resolved
+    assert train.method == "routing_aware" and train.hop_profile[1] == cfg.param("p1").resolved
+    assert all(p.default is not None for p in cfg.searched)  # every range states its default
+    assert parse_config(cfg.to_toml()) == cfg
+
+
+def test_shipped_study_is_the_hop_profile_grid():
+    cfg = load_config("study")
+    assert cfg.param("p1").choices == (0.5, 0.7, 1.0)
+    assert cfg.param("p3").choices == (0.0, 0.1, 0.2, 0.3)
+    assert cfg.param("method").choices == ("routing_aware", "deepr")
+    assert (cfg.data.dataset, cfg.search.sampler) == ("shd", "random")
+
+
+def test_to_toml_round_trips_through_a_file(tmp_path):
+    cfg = load_config("default", ["training.epochs=3", "hardware.cap_nt=[8,8,8,8,4,4,4,4]"])
+    path = tmp_path / "config.toml"
+    path.write_text(cfg.to_toml())
+    again = load_config(path)
+    assert again == cfg and again.param("cap_nt").value == (8, 8, 8, 8, 4, 4, 4, 4)
+    assert again.to_dict() == cfg.to_dict()
+
+
+def test_resolve_defaults_uses_default_else_low_else_first_choice():
+    text = config_text("training", "method", '{ choices = ["deepr", "routing_aware"] }')
+    cfg = parse_config(text, overrides=["training.p1={low=0.3, high=1.0}",
+                                        "training.p3={low=0.0, high=0.3, default=0.2}",
+                                        "training.epochs=3"])
+    resolved = resolve_defaults(cfg)
+    assert (resolved["method"], resolved["p1"], resolved["p3"]) == ("deepr", 0.3, 0.2)
+    assert resolved["epochs"] == 3 and resolved["lr"] == 1e-3
+    assert resolved["alpha"] == TrainConfig().alpha  # keys not given: dataclass defaults
+
+
+def test_overrides_parse_toml_values_and_fall_back_to_strings():
+    cfg = parse_config(config_text(), overrides=[
+        "training.method=deepr", "training.epochs=3", "hardware.cap_r0={low=4,high=8}",
+        "search.gpus_per_trial=0.5", "search.name=2024", "data.root=/tmp/my data",
+        "training.lr.default=0.005"])
+    assert cfg.param("method").value == "deepr"
+    assert cfg.param("epochs").value == 3
+    cap = cfg.param("cap_r0")
+    assert (cap.kind, cap.low, cap.high, cap.is_int) == ("range", 4, 8, True)
+    assert cfg.search.gpus_per_trial == 0.5 and cfg.search.name == "2024"
+    assert cfg.data.root == "/tmp/my data"
+    assert cfg.param("lr").default == 0.005 and cfg.param("lr").log
+
+
+def test_override_can_add_a_hop_distance_and_a_section():
+    text = config_text().replace("[search]\ntrials = 4\n", "")
+    cfg = parse_config(text, overrides=["training.p3=0.2", "search.trials=9"])
+    assert build_trial(cfg, resolve_defaults(cfg))[1].hop_profile == (0.0, 0.8, 0.0, 0.2)
+    assert cfg.search.trials == 9
+
+
+@pytest.mark.parametrize("item", ["training.epochs", "epochs=3", "training.epochs=",
+                                  "a.b.c.d=1", "training.ep-ochs=3", "=3"])
+def test_bad_override_syntax(item):
+    with pytest.raises(ConfigError, match=r"expected section\.key=value"):
+        parse_config(config_text(), overrides=[item])
+
+
+def test_override_field_of_fixed_value():
+    with pytest.raises(ConfigError, match=r"\[training\]\.prune_min is a fixed value, not a "
+                                          r"range or choices table"):
+        parse_config(config_text(), overrides=["training.prune_min.low=1"])
+
+
+def test_override_errors_name_the_override():
+    with pytest.raises(ConfigError) as info:
+        parse_config(config_text(), source="my.toml", overrides=["hardware.rows=five"])
+    assert str(info.value) == ("[hardware].rows: must be an integer, got 'five' "
+                               "(fix --set hardware.rows=five)")
+    with pytest.raises(ConfigError, match=r"did you mean \[training\]\? \(fix --set trainig"):
+        parse_config(config_text(), overrides=["trainig.epochs=3"])
+
+
+def test_build_trial_takes_sampled_values_and_plain_numbers():
+    cfg = load_config("tiny")
+    params = resolve_defaults(cfg) | {"cap_r0": np.int64(8), "p3": np.float64(0.25),
+                                      "method": "deepr", "lr": 0.002}
+    spec, train = build_trial(cfg, params)
+    assert spec.cap_r0 == (8,) * 8 and type(train.hop_profile[3]) is float
+    assert train.hop_profile == (0.0, 0.8, 0.0, 0.25)
+    assert (train.method, train.lr, train.epochs, train.prune_min) == ("deepr", 0.002, 2, 4)
+
+
+def test_build_trial_fills_fixed_values_and_requires_searched_ones():
+    cfg = load_config("tiny")
+    searched = {p.name: p.resolved for p in cfg.searched}
+    assert build_trial(cfg, searched) == build_trial(cfg, resolve_defaults(cfg))
+    with pytest.raises(ConfigError, match="trial parameters lack p1"):
+        build_trial(cfg, {k: v for k, v in searched.items() if k != "p1"})
+
+
+def test_build_trial_cuts_hop_profile_at_the_trial_grid():
+    # 3x3 tiles reach hop distance 7 (diagonal corners: D = 4, 2D-1); 2x2 tiles only 3.
+    cfg = parse_config(config_text(), overrides=[
+        "hardware.rows={choices=[2, 3]}", "hardware.cols={choices=[2, 3]}", "training.p5=0.1"])
+    small = resolve_defaults(cfg)
+    big = small | {"rows": 3, "cols": 3}
+    assert build_trial(cfg, small)[1].hop_profile == (0.0, 0.8, 0.0, 0.0)
+    assert build_trial(cfg, big)[1].hop_profile == (0.0, 0.8, 0.0, 0.0, 0.0, 0.1)
+
+
+def test_build_trial_lets_spec_errors_through():
+    cfg = load_config("tiny")
+    with pytest.raises(SpecError, match="cap_r1"):
+        build_trial(cfg, resolve_defaults(cfg) | {"cap_r1": (1, 2, 3, 4, 1, 1, 1, 1)})
+
+
+def test_fingerprint_ignores_budget_resources_and_place_only():
+    base = load_config("default")
+    same = load_config("default", ["search.trials=50", "search.max_concurrent=4",
+                                   "search.cpus_per_trial=2", "search.gpus_per_trial=0.5",
+                                   "search.name=other", "search.storage=/tmp/x",
+                                   "data.cache_dir=/tmp/cache"])
+    changed = load_config("default", ["training.epochs=7", "search.sampler=random"])
+    assert config_fingerprint(same) == config_fingerprint(base)
+    assert config_fingerprint(changed) != config_fingerprint(base)
+    assert config_differences(base, same) == ()
+    assert config_differences(base, changed) == ('[search].sampler: "tpe" -> "random"',
+                                                 "[training].epochs: 6 -> 7")
+
+
+def test_search_config_is_frozen_and_to_dict_has_every_section():
+    cfg = load_config("tiny")
+    assert isinstance(cfg, SearchConfig)
+    with pytest.raises(AttributeError):
+        cfg.data = None  # type: ignore[misc]
+    doc = cfg.to_dict()
+    assert list(doc) == ["data", "search", "hardware", "training"]
+    assert doc["hardware"]["cap_r0"] == {"low": 0, "high": 8, "step": 4, "default": 4}
+    assert doc["search"]["storage"] == "~/mosaic-dse-results"
+
+
+def test_search_settings_carry_the_proxy_rule():
+    cfg = parse_config(config_text(), overrides=["search.proxy_threshold=0.75"])
+    assert (cfg.search.proxy_seeds, cfg.search.proxy_threshold) == (3, 0.75)
+    with pytest.raises(ConfigError, match=r"\[search\]\.proxy_threshold: must be in \[0, 1\]"):
+        parse_config(config_text(), overrides=["search.proxy_threshold=2"])
