@@ -19,6 +19,7 @@ class DataConfig:
     `<root>/SHD/shd_{train,test}.h5`). duration: seconds covered by `time_bins` bins.
     n_inputs: channels after reducing SHD's 700. binary: clip counts to {0, 1}.
     synthetic_train / synthetic_test: sample counts when the synthetic dataset is generated.
+    cache_dir: where binned arrays are cached; "" means `<root>/cache`.
     """
 
     dataset: str = "synthetic"
@@ -32,6 +33,7 @@ class DataConfig:
     synthetic_train: int = 2000
     synthetic_test: int = 500
     synthetic_seed: int = 0
+    cache_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class TrainConfig:
     rate_reg / target_rate: firing-rate regulariser weight and target (spikes per bin).
     l2_lambda / l2_beta: `mosaic_l2` hop-cost penalty lambda * mean((exp(beta*hops)-1) * W^2).
     device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
+    input_gain: input weights start N(0, (input_gain / sqrt(K * E[x^2]))^2) (E over training
+    inputs), so each input-tile neuron's input current has a std of about input_gain.
     """
 
     method: str = "routing_aware"
@@ -65,3 +69,4 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = False
+    input_gain: float = 1.0

@@ -1,0 +1,327 @@
+"""SHD loading through tonic, vectorised binning, an on-disk cache and the validation split.
+
+Binning: a spike at t microseconds (tonic's integer `t`) falls in time bin t * time_bins // D
+with D = round(duration * 1e6), so bin b covers [b*D/T, (b+1)*D/T) from t = 0 and spikes at or
+after `duration` are dropped. Channel reduction sums adjacent groups: channel c of 700 goes to
+input c * n_inputs // 700. Counts are clipped to 255 (uint8), or to 1 with `binary`.
+The binned arrays are built once per parameter set and cached under `<root>/cache/<key>/` (or
+`[data].cache_dir/<key>/`) as .npy files loaded memory-mapped; the key covers every binning and
+split parameter and the size and mtime of the source files, so a change of either builds a new
+entry. Old entries are never deleted automatically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from hardware.errors import ConfigError, DataError
+from model.config import DATASETS, DataConfig
+from model.synthetic import (
+    GENERATOR_VERSION,
+    N_CHANNELS,
+    SHDFiles,
+    durable_replace,
+    shd_files,
+    write_synthetic_shd,
+)
+
+CACHE_VERSION = 1
+CHUNK_SAMPLES = 256  # samples binned per step: bounds memory on the full SHD (8156 samples)
+_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+
+
+@dataclass(frozen=True)
+class BinnedDataset:
+    """Dense binned splits: *_x uint8 (n, time_bins, n_inputs) (memory-mapped), *_y int64 (n,)."""
+
+    train_x: np.ndarray = field(compare=False, repr=False)
+    train_y: np.ndarray = field(compare=False, repr=False)
+    val_x: np.ndarray = field(compare=False, repr=False)
+    val_y: np.ndarray = field(compare=False, repr=False)
+    test_x: np.ndarray = field(compare=False, repr=False)
+    test_y: np.ndarray = field(compare=False, repr=False)
+    n_classes: int
+    cache_key: str
+    class_names: tuple[str, ...] = ()
+    from_cache: bool = field(default=False, compare=False)
+
+    @property
+    def time_bins(self) -> int:
+        """Number of time bins T."""
+        return int(self.train_x.shape[1])
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of input channels after reduction."""
+        return int(self.train_x.shape[2])
+
+
+def validate_data_config(cfg: DataConfig) -> None:
+    """Raise ConfigError for a DataConfig that cannot be loaded."""
+    rules = (
+        (cfg.dataset in DATASETS, "dataset", f"one of {DATASETS}"),
+        (cfg.time_bins >= 1, "time_bins", ">= 1"),
+        (cfg.duration >= 1e-6, "duration", ">= 1e-6 seconds"),
+        (1 <= cfg.n_inputs <= N_CHANNELS, "n_inputs", f"in [1, {N_CHANNELS}]"),
+        (0 <= cfg.val_fraction < 1, "val_fraction", "in [0, 1)"),
+        (cfg.synthetic_train >= 1, "synthetic_train", ">= 1"),
+        (cfg.synthetic_test >= 1, "synthetic_test", ">= 1"),
+    )
+    for ok, key, rule in rules:
+        if not ok:
+            value = getattr(cfg, key)
+            raise ConfigError(f"{key} must be {rule}, got {value!r} (set [data].{key})")
+
+
+def channel_map(n_inputs: int) -> np.ndarray:
+    """Input index of each SHD channel: int64 (700,), channel c -> c * n_inputs // 700."""
+    return np.arange(N_CHANNELS, dtype=np.int64) * n_inputs // N_CHANNELS
+
+
+def time_bins_of(t_us: np.ndarray, time_bins: int, duration: float) -> np.ndarray:
+    """Time bin of each spike time t_us (int microseconds): int64, >= time_bins past duration."""
+    return t_us * time_bins // round(duration * 1e6)
+
+
+def bin_spikes(sample: np.ndarray, t_us: np.ndarray, units: np.ndarray, n_samples: int,
+               time_bins: int, duration: float, n_inputs: int, binary: bool) -> np.ndarray:
+    """Dense counts uint8 (n_samples, time_bins, n_inputs) of spikes (sample, t_us, unit)."""
+    bins = time_bins_of(t_us, time_bins, duration)
+    keep = (t_us >= 0) & (bins < time_bins)
+    flat = (sample[keep] * time_bins + bins[keep]) * n_inputs + channel_map(n_inputs)[units[keep]]
+    counts = np.bincount(flat, minlength=n_samples * time_bins * n_inputs)
+    counts = np.minimum(counts, 1 if binary else 255).astype(np.uint8)
+    return counts.reshape(n_samples, time_bins, n_inputs)
+
+
+def bin_events_reference(events: np.ndarray, time_bins: int, duration: float, n_inputs: int,
+                         binary: bool) -> np.ndarray:
+    """Reference for one tonic sample (structured `t` us, `x` channel): uint8 (T, n_inputs)."""
+    counts = np.zeros((time_bins, n_inputs), dtype=np.int64)
+    for t, x in zip(events["t"].tolist(), events["x"].tolist(), strict=True):
+        b = t * time_bins // round(duration * 1e6)
+        if 0 <= t and b < time_bins:
+            counts[b, x * n_inputs // N_CHANNELS] += 1
+    return np.minimum(counts, 1 if binary else 255).astype(np.uint8)
+
+
+def split_indices(labels: np.ndarray, val_fraction: float,
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified seeded split: sorted (train_idx, val_idx) int64 with round(f*n) val samples.
+
+    Samples are ranked within their class in a seeded random order; the val set takes the
+    lowest rank fractions, so every class gives close to `val_fraction` of its samples.
+    """
+    n = len(labels)
+    n_val = min(n - 1, max(1, round(val_fraction * n))) if val_fraction > 0 and n > 1 else 0
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    by_class = perm[np.argsort(labels[perm], kind="stable")]
+    sorted_labels = labels[by_class]
+    first = np.searchsorted(sorted_labels, sorted_labels, side="left")
+    size = np.searchsorted(sorted_labels, sorted_labels, side="right") - first
+    rank_fraction = (np.arange(n) - first + rng.random(n)) / size
+    order = by_class[np.argsort(rank_fraction, kind="stable")]
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def synthetic_root(cfg: DataConfig) -> Path:
+    """Directory holding the generated synthetic SHD, keyed by its sizes, seed and version."""
+    name = (f"synthetic-shd-v{GENERATOR_VERSION}-{cfg.synthetic_train}-{cfg.synthetic_test}"
+            f"-{cfg.synthetic_seed}")
+    return Path(cfg.root).expanduser() / name
+
+
+def source_files(cfg: DataConfig) -> SHDFiles:
+    """The SHD files to load; generates the synthetic dataset once when it is missing."""
+    if cfg.dataset == "synthetic":
+        root = synthetic_root(cfg)
+        if shd_files(root).missing():
+            try:
+                write_synthetic_shd(root, cfg.synthetic_train, cfg.synthetic_test,
+                                    cfg.synthetic_seed)
+            except OSError as exc:
+                raise DataError(f"cannot write the synthetic SHD into {root}: {exc} (set "
+                                "[data].root to a writable directory)") from exc
+        return shd_files(root)
+    files = shd_files(cfg.root)
+    missing = files.missing()
+    if missing:
+        raise DataError(
+            f"SHD not found: missing {', '.join(map(str, missing))} (online, "
+            f"tonic.datasets.SHD(save_to={str(Path(cfg.root).expanduser())!r}) downloads it; "
+            "offline, put the extracted .h5 files and a .h5.zip beside each there; or use the "
+            'synthetic dataset: [data].dataset = "synthetic", or `mosaic-dse make-synthetic-shd '
+            'DIR` then [data].root = "DIR")')
+    return files
+
+
+def _check_h5(h5: h5py.File, path: Path) -> int:
+    """Validate SHD's keys and lengths in an open file; return n_classes (len of extra/keys)."""
+    for key in ("spikes/times", "spikes/units", "labels", "extra/keys", "extra/speaker"):
+        if key not in h5:
+            raise DataError(f"{path} is not an SHD file: dataset {key!r} missing "
+                            "(re-download SHD or regenerate with make-synthetic-shd)")
+    n = len(h5["labels"])
+    if len(h5["spikes/times"]) != n or len(h5["spikes/units"]) != n:
+        raise DataError(f"{path}: spikes/times, spikes/units and labels must have equal "
+                        f"lengths, got {len(h5['spikes/times'])}, {len(h5['spikes/units'])}, "
+                        f"{n} (re-download or regenerate the file)")
+    return len(h5["extra/keys"])
+
+
+def _read_chunk(h5: h5py.File, path: Path, start: int,
+                stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spikes of samples [start, stop): (sample - start, t in integer us as tonic, unit) int64."""
+    times, units = h5["spikes/times"][start:stop], h5["spikes/units"][start:stop]
+    lengths = np.array([len(t) for t in times], dtype=np.int64)
+    if not np.array_equal(lengths, [len(u) for u in units]):
+        raise DataError(f"{path}: a sample has different numbers of spike times and units "
+                        "(re-download or regenerate the file)")
+    flat_t = np.concatenate([np.asarray(t, dtype=np.float64) for t in times] or [np.empty(0)])
+    flat_u = np.concatenate([np.asarray(u, dtype=np.int64) for u in units] or [np.empty(0, int)])
+    if len(flat_u) and (flat_u.min() < 0 or flat_u.max() >= N_CHANNELS):
+        raise DataError(f"{path}: spike units must be in [0, {N_CHANNELS}), got "
+                        f"{flat_u.min()}..{flat_u.max()} (re-download or regenerate the file)")
+    if not np.all(np.isfinite(flat_t)):
+        raise DataError(f"{path}: spike times must be finite seconds, found NaN/inf "
+                        "(re-download or regenerate the file)")
+    sample = np.repeat(np.arange(stop - start, dtype=np.int64), lengths)
+    return sample, (flat_t * 1e6).astype(np.int64), flat_u  # truncation as tonic's int `t`
+
+
+def read_and_bin(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bin one SHD file chunk by chunk: (x uint8 (n, T, n_inputs), y int64 (n,), n_classes)."""
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path} is not a readable HDF5 file ({exc}); re-download SHD or "
+                        "regenerate it with make-synthetic-shd") from exc
+    with h5:
+        n_classes = _check_h5(h5, path)
+        y = h5["labels"][()].astype(np.int64)
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise DataError(f"{path}: labels must be in [0, {n_classes}) (len of extra/keys), "
+                            f"got {y.min()}..{y.max()} (re-download or regenerate the file)")
+        x = np.empty((len(y), cfg.time_bins, cfg.n_inputs), dtype=np.uint8)
+        for start in range(0, len(y), CHUNK_SAMPLES):
+            stop = min(start + CHUNK_SAMPLES, len(y))
+            spikes = _read_chunk(h5, path, start, stop)
+            x[start:stop] = bin_spikes(*spikes, stop - start, cfg.time_bins, cfg.duration,
+                                       cfg.n_inputs, cfg.binary)
+    return x, y, n_classes
+
+
+def open_with_tonic(files: SHDFiles, train: bool) -> tuple[int, tuple[str, ...]]:
+    """Open one split with tonic.datasets.SHD (its layout checks and reads): (len, class names)."""
+    import tonic  # heavy (imports torch): only when a cache entry is built
+
+    path = files.train_h5 if train else files.test_h5
+    try:
+        dataset = tonic.datasets.SHD(save_to=str(path.parent.parent), train=train)
+        n_samples = len(dataset)
+    except (OSError, KeyError) as exc:
+        raise DataError(f"tonic could not open {path}: {exc} (re-download SHD or regenerate "
+                        "it with make-synthetic-shd)") from exc
+    names = tuple(k.decode() if isinstance(k, bytes) else str(k) for k in dataset.classes)
+    return n_samples, names
+
+
+def cache_root(cfg: DataConfig) -> Path:
+    """Directory of the cache entries: `cache_dir`, else `<root>/cache`."""
+    return Path(cfg.cache_dir or Path(cfg.root) / "cache").expanduser()
+
+
+def cache_key(cfg: DataConfig, files: SHDFiles) -> str:
+    """Cache entry name: every binning/split parameter plus the source files' size and mtime."""
+    stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns)
+             for p in (files.train_h5, files.test_h5)]
+    params = {"version": CACHE_VERSION, "time_bins": cfg.time_bins, "duration": cfg.duration,
+              "n_inputs": cfg.n_inputs, "binary": cfg.binary, "val_fraction": cfg.val_fraction,
+              "split_seed": cfg.split_seed, "files": stats}
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{cfg.dataset}-T{cfg.time_bins}-C{cfg.n_inputs}-{digest}"
+
+
+def build_arrays(cfg: DataConfig, files: SHDFiles) -> tuple[dict[str, np.ndarray], dict]:
+    """Bin both splits once and split train: ({name: array} for `_ARRAYS`, metadata)."""
+    train_x, train_y, n_classes = read_and_bin(files.train_h5, cfg)
+    test_x, test_y, n_test_classes = read_and_bin(files.test_h5, cfg)
+    if n_test_classes != n_classes:
+        raise DataError(f"{files.test_h5} has {n_test_classes} classes, {files.train_h5} has "
+                        f"{n_classes}: train and test must share extra/keys (regenerate them)")
+    for train, y, path in ((True, train_y, files.train_h5), (False, test_y, files.test_h5)):
+        n_tonic, names = open_with_tonic(files, train)
+        if n_tonic != len(y):
+            raise DataError(f"tonic reads {n_tonic} samples from {path}, h5py {len(y)} "
+                            "(re-download or regenerate the file)")
+    train_idx, val_idx = split_indices(train_y, cfg.val_fraction, cfg.split_seed)
+    arrays = {"train_x": train_x[train_idx], "train_y": train_y[train_idx],
+              "val_x": train_x[val_idx], "val_y": train_y[val_idx],
+              "test_x": test_x, "test_y": test_y}
+    return arrays, {"n_classes": n_classes, "class_names": list(names), "config": asdict(cfg)}
+
+
+def write_cache_entry(entry: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write .npy files + meta.json into a temp directory, then rename it to `entry` atomically."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = entry.with_name(f".{entry.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        for name, array in arrays.items():
+            with open(tmp / f"{name}.npy", "wb") as handle:
+                np.save(handle, array)
+                handle.flush()
+                os.fsync(handle.fileno())
+        with open(tmp / "meta.json", "w") as handle:
+            json.dump(meta, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            durable_replace(tmp, entry)
+        except OSError:
+            if not (entry / "meta.json").is_file():
+                raise
+            # another process wrote the same entry first: its content is identical, keep it
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def read_cache_entry(entry: Path, key: str, from_cache: bool) -> BinnedDataset:
+    """Load a cache entry; the x arrays are memory-mapped read-only."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        arrays = {name: np.load(entry / f"{name}.npy", mmap_mode="r" if name.endswith("_x")
+                                else None) for name in _ARRAYS}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cache entry {entry} is damaged ({exc}); delete that directory to "
+                        "rebuild it") from exc
+    return BinnedDataset(**arrays, n_classes=int(meta["n_classes"]), cache_key=key,
+                         class_names=tuple(meta["class_names"]), from_cache=from_cache)
+
+
+def load_dataset(cfg: DataConfig) -> BinnedDataset:
+    """Binned train/val/test splits of SHD or synthetic SHD, built once and cached on disk."""
+    validate_data_config(cfg)
+    files = source_files(cfg)
+    key = cache_key(cfg, files)
+    entry = cache_root(cfg) / key
+    cached = (entry / "meta.json").is_file()
+    if not cached:
+        arrays, meta = build_arrays(cfg, files)
+        try:
+            write_cache_entry(entry, arrays, meta)
+        except OSError as exc:
+            raise DataError(f"cannot write the data cache {entry}: {exc} (set [data].cache_dir "
+                            "to a writable directory)") from exc
+    return read_cache_entry(entry, key, from_cache=cached)

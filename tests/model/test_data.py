@@ -1,0 +1,260 @@
+"""Data layer: hand-worked binning, tonic agreement, cache reuse/invalidation, split, errors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from hardware.errors import ConfigError, DataError
+from model.config import DataConfig
+from model.data import (
+    bin_events_reference,
+    bin_spikes,
+    channel_map,
+    load_dataset,
+    read_and_bin,
+    split_indices,
+    synthetic_root,
+)
+from model.synthetic import shd_files, write_synthetic_shd
+
+TINY = {"synthetic_train": 40, "synthetic_test": 10}
+
+
+def write_shd(root: Path, split: str, times: list[list[float]], units: list[list[int]],
+              labels: list[int], keys: int = 20, zip_file: bool = True) -> Path:
+    """A hand-written SHD-format file `<root>/SHD/shd_<split>.h5` (+ an empty .h5.zip)."""
+    path = root / "SHD" / f"shd_{split}.h5"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ragged_t, ragged_u = np.empty(len(times), object), np.empty(len(units), object)
+    for i, (t, u) in enumerate(zip(times, units, strict=True)):
+        ragged_t[i], ragged_u[i] = np.array(t, np.float32), np.array(u, np.uint16)
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("spikes/times", data=ragged_t, dtype=h5py.vlen_dtype(np.float32))
+        h5.create_dataset("spikes/units", data=ragged_u, dtype=h5py.vlen_dtype(np.uint16))
+        h5.create_dataset("labels", data=np.array(labels, np.uint16))
+        h5.create_dataset("extra/keys", data=np.array([f"k{i}".encode() for i in range(keys)]))
+        h5.create_dataset("extra/speaker", data=np.zeros(len(labels), np.uint16))
+    if zip_file:
+        path.with_name(path.name + ".zip").write_bytes(b"")  # tonic checks presence only
+    return path
+
+
+# Hand-worked sample: duration 1.0 s, 4 bins of 250 ms, n_inputs 7 (channel c -> c // 100).
+HAND_TIMES = [[0.10, 0.20, 0.25, 0.30, 0.30, 0.99, 1.20], [0.5] * 300]
+HAND_UNITS = [[5, 50, 699, 150, 160, 699, 10], [400] * 300]
+HAND_CFG = DataConfig(dataset="shd", time_bins=4, duration=1.0, n_inputs=7, val_fraction=0.0)
+
+
+def _hand_root(tmp_path: Path) -> Path:
+    write_shd(tmp_path, "train", HAND_TIMES, HAND_UNITS, [3, 19])
+    write_shd(tmp_path, "test", HAND_TIMES, HAND_UNITS, [3, 19])
+    return tmp_path
+
+
+def test_channel_map_sums_adjacent_groups():
+    assert channel_map(7).tolist() == [c // 100 for c in range(700)]
+    np.testing.assert_array_equal(channel_map(700), np.arange(700))
+    sizes = np.bincount(channel_map(128))
+    assert len(sizes) == 128 and set(sizes.tolist()) == {5, 6}  # 700 / 128 = 5.47
+
+
+def test_hand_worked_binning(tmp_path):
+    data = load_dataset(replace(HAND_CFG, root=str(_hand_root(tmp_path))))
+    expected = np.zeros((2, 4, 7), np.uint8)
+    expected[0, 0, 0] = 2  # 0.10 s ch 5, 0.20 s ch 50 -> bin 0, input 0
+    expected[0, 1, 6] = 1  # 0.25 s is the start of bin 1 (bins are [start, end)); ch 699 -> 6
+    expected[0, 1, 1] = 2  # 0.30 s ch 150 and ch 160 -> bin 1, input 1
+    expected[0, 3, 6] = 1  # 0.99 s -> bin 3; the spike at 1.20 s >= duration is dropped
+    expected[1, 2, 4] = 255  # 300 spikes at 0.5 s ch 400 -> bin 2, input 4, clipped to uint8
+    np.testing.assert_array_equal(data.test_x, expected)
+    np.testing.assert_array_equal(data.test_y, [3, 19])
+    assert data.test_y.dtype == np.int64 and data.n_classes == 20
+    np.testing.assert_array_equal(data.train_x, expected)  # val_fraction 0: all of train
+
+
+def test_hand_worked_binning_binary(tmp_path):
+    cfg = replace(HAND_CFG, root=str(_hand_root(tmp_path)), binary=True)
+    x = load_dataset(cfg).test_x
+    assert x[0, 0, 0] == 1 and x[1, 2, 4] == 1 and x.sum() == 5
+
+
+def test_vectorised_binning_matches_tonic_events_reference(tmp_path):
+    import tonic
+
+    write_synthetic_shd(tmp_path, n_train=6, n_test=6, seed=4)
+    cfg = DataConfig(dataset="shd", root=str(tmp_path), time_bins=50, duration=1.0,
+                     n_inputs=48)
+    x, y, n_classes = read_and_bin(shd_files(tmp_path).test_h5, cfg)
+    dataset = tonic.datasets.SHD(save_to=str(tmp_path), train=False)
+    for i in range(len(dataset)):
+        events, target = dataset[i]
+        reference = bin_events_reference(events, cfg.time_bins, cfg.duration, cfg.n_inputs,
+                                         cfg.binary)
+        np.testing.assert_array_equal(x[i], reference)
+        assert y[i] == target
+    assert n_classes == 20 and x.sum() > 0
+
+
+def test_bin_spikes_random_cases_match_reference():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        n, t_bins, n_inputs = (int(rng.integers(1, hi)) for hi in (4, 9, 30))
+        m = int(rng.integers(0, 400))
+        sample = np.sort(rng.integers(0, n, m))
+        t_us, units = rng.integers(0, 1_600_000, m), rng.integers(0, 700, m)
+        x = bin_spikes(sample, t_us, units, n, t_bins, 1.4, n_inputs, binary=False)
+        for i in range(n):
+            events = np.zeros(int((sample == i).sum()), dtype=[("t", int), ("x", int)])
+            events["t"], events["x"] = t_us[sample == i], units[sample == i]
+            np.testing.assert_array_equal(x[i], bin_events_reference(events, t_bins, 1.4,
+                                                                     n_inputs, False))
+
+
+def test_synthetic_load_shapes_split_and_cache_reuse(tmp_path):
+    cfg = DataConfig(root=str(tmp_path), time_bins=20, n_inputs=16, **TINY)
+    first = load_dataset(cfg)
+    assert not first.from_cache
+    assert first.train_x.shape == (36, 20, 16) and first.val_x.shape == (4, 20, 16)
+    assert first.test_x.shape == (10, 20, 16) and first.train_x.dtype == np.uint8
+    assert first.train_y.dtype == np.int64 and first.n_classes == 20
+    entry = tmp_path / "cache" / first.cache_key
+    stamps = {p.name: p.stat().st_mtime_ns for p in entry.iterdir()}
+    source_stamp = shd_files(synthetic_root(cfg)).train_h5.stat().st_mtime_ns
+    second = load_dataset(cfg)
+    assert second.from_cache and second.cache_key == first.cache_key and second == first
+    assert isinstance(second.train_x, np.memmap)
+    assert {p.name: p.stat().st_mtime_ns for p in entry.iterdir()} == stamps
+    assert shd_files(synthetic_root(cfg)).train_h5.stat().st_mtime_ns == source_stamp
+    for name in ("train_x", "val_x", "test_x", "train_y", "val_y", "test_y"):
+        np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
+    assert sorted(os.listdir(tmp_path / "cache")) == [first.cache_key]  # no temp leftovers
+
+
+@pytest.mark.parametrize("change", [{"time_bins": 10}, {"n_inputs": 8}, {"duration": 1.0},
+                                    {"binary": True}, {"val_fraction": 0.2},
+                                    {"split_seed": 1}])
+def test_cache_invalidated_by_each_parameter(tmp_path, change):
+    cfg = DataConfig(root=str(tmp_path), time_bins=20, n_inputs=16, **TINY)
+    base = load_dataset(cfg)
+    changed = load_dataset(replace(cfg, **change))
+    assert not changed.from_cache and changed.cache_key != base.cache_key
+    assert load_dataset(cfg).from_cache  # the old entry stays valid
+
+
+def test_cache_invalidated_when_source_file_changes(tmp_path):
+    cfg = replace(HAND_CFG, root=str(_hand_root(tmp_path)))
+    base = load_dataset(cfg)
+    train_h5 = shd_files(tmp_path).train_h5
+    stat = train_h5.stat()
+    os.utime(train_h5, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    changed = load_dataset(cfg)
+    assert not changed.from_cache and changed.cache_key != base.cache_key
+    write_shd(tmp_path, "test", [[0.6]], [[0]], [5])  # new content: rebuilt with it
+    rebuilt = load_dataset(cfg)
+    assert not rebuilt.from_cache and rebuilt.test_x[0, 2, 0] == 1 and rebuilt.test_x.sum() == 1
+
+
+def test_cache_dir_setting(tmp_path):
+    cfg = DataConfig(root=str(tmp_path / "data"), cache_dir=str(tmp_path / "c"), **TINY)
+    data = load_dataset(cfg)
+    assert (tmp_path / "c" / data.cache_key / "meta.json").is_file()
+    assert not (tmp_path / "data" / "cache").exists()
+
+
+def test_synthetic_directory_keyed_by_sizes_and_generated_once(tmp_path):
+    cfg = DataConfig(root=str(tmp_path), **TINY)
+    load_dataset(cfg)
+    other = replace(cfg, synthetic_train=30)
+    load_dataset(other)
+    assert synthetic_root(cfg) != synthetic_root(other)
+    assert len(h5py.File(shd_files(synthetic_root(other)).train_h5)["labels"]) == 30
+    stamp = shd_files(synthetic_root(cfg)).train_h5.stat().st_mtime_ns
+    load_dataset(replace(cfg, time_bins=7))  # new binning: cache rebuilt, data not regenerated
+    assert shd_files(synthetic_root(cfg)).train_h5.stat().st_mtime_ns == stamp
+
+
+def test_root_expands_user(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    data = load_dataset(DataConfig(root="~/mdse", time_bins=5, n_inputs=4, **TINY))
+    assert (tmp_path / "mdse" / "cache" / data.cache_key).is_dir()
+    assert shd_files(tmp_path / "mdse" / synthetic_root(DataConfig(**TINY)).name).missing() == []
+
+
+def test_split_sizes_disjoint_stratified_deterministic():
+    labels = np.repeat(np.arange(20), 10)[np.random.default_rng(1).permutation(200)]
+    train, val = split_indices(labels, 0.1, seed=0)
+    assert len(val) == 20 and len(train) == 180
+    assert np.intersect1d(train, val).size == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(200))
+    assert np.bincount(labels[val], minlength=20).tolist() == [1] * 20  # stratified
+    again = split_indices(labels, 0.1, seed=0)
+    np.testing.assert_array_equal(again[1], val)
+    assert not np.array_equal(split_indices(labels, 0.1, seed=1)[1], val)
+
+
+def test_split_edge_cases():
+    labels = np.array([0, 0, 1, 1, 1])
+    assert [len(a) for a in split_indices(labels, 0.0, seed=0)] == [5, 0]
+    assert [len(a) for a in split_indices(labels, 0.01, seed=0)] == [4, 1]  # at least one
+    assert [len(a) for a in split_indices(labels[:1], 0.5, seed=0)] == [1, 0]
+
+
+def test_missing_shd_error_says_where_and_what_to_do(tmp_path):
+    with pytest.raises(DataError) as exc:
+        load_dataset(DataConfig(dataset="shd", root=str(tmp_path)))
+    message = str(exc.value)
+    assert "\n" not in message
+    assert str(tmp_path / "SHD" / "shd_train.h5") in message
+    assert f"tonic.datasets.SHD(save_to='{tmp_path}')" in message
+    assert '[data].dataset = "synthetic"' in message and "make-synthetic-shd" in message
+
+
+def test_missing_zip_is_reported(tmp_path):
+    write_shd(tmp_path, "train", [[0.1]], [[1]], [0], zip_file=False)
+    write_shd(tmp_path, "test", [[0.1]], [[1]], [0])
+    with pytest.raises(DataError, match=r"missing .*shd_train\.h5\.zip"):
+        load_dataset(DataConfig(dataset="shd", root=str(tmp_path)))
+
+
+def test_malformed_file_missing_key(tmp_path):
+    _hand_root(tmp_path)
+    with h5py.File(shd_files(tmp_path).test_h5, "a") as h5:
+        del h5["labels"]
+    with pytest.raises(DataError, match=r"shd_test\.h5 is not an SHD file: dataset 'labels'"):
+        load_dataset(replace(HAND_CFG, root=str(tmp_path)))
+
+
+def test_malformed_file_unit_out_of_range(tmp_path):
+    write_shd(tmp_path, "train", [[0.1, 0.2]], [[3, 700]], [0])
+    write_shd(tmp_path, "test", [[0.1]], [[1]], [0])
+    with pytest.raises(DataError, match=r"shd_train\.h5: spike units must be in \[0, 700\), "
+                                        r"got 3\.\.700"):
+        load_dataset(DataConfig(dataset="shd", root=str(tmp_path)))
+
+
+def test_malformed_file_label_out_of_range_and_not_hdf5(tmp_path):
+    write_shd(tmp_path, "train", [[0.1]], [[3]], [20])
+    write_shd(tmp_path, "test", [[0.1]], [[1]], [0])
+    with pytest.raises(DataError, match=r"shd_train\.h5: labels must be in \[0, 20\)"):
+        load_dataset(DataConfig(dataset="shd", root=str(tmp_path)))
+    shd_files(tmp_path).train_h5.write_bytes(b"not hdf5")
+    with pytest.raises(DataError, match=r"shd_train\.h5 is not a readable HDF5 file"):
+        load_dataset(DataConfig(dataset="shd", root=str(tmp_path)))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"time_bins": 0}, r"time_bins must be >= 1, got 0 \(set \[data\]\.time_bins\)"),
+    ({"n_inputs": 701}, r"n_inputs must be in \[1, 700\], got 701"),
+    ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\), got 1\.0"),
+    ({"dataset": "mnist"}, r"dataset must be one of \('synthetic', 'shd'\), got 'mnist'"),
+    ({"duration": 0.0}, r"duration must be >= 1e-6 seconds, got 0\.0"),
+])
+def test_bad_config_raises_config_error(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        load_dataset(replace(DataConfig(root=str(tmp_path)), **change))
