@@ -1,0 +1,121 @@
+"""`mosaic-dse pareto` and `mosaic-dse report`: read a results directory (no torch, no ray)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analysis.io import load_results
+from analysis.pareto import MEMORY_COLUMNS, ParetoFront, pareto_front
+from analysis.schema import FIXED_COLUMNS
+
+DIRECTORY_HELP = "results directory <storage>/<name> (or a trials.parquet file)"
+EXIT_POLICY = (
+    "A directory without trials.parquet is an error (exit 2, one line naming the path). A "
+    "search with no feasible trial yet, or an interrupted one (trials.parquet only), is not: "
+    "the front is empty or computed from the trials written so far, and the exit code is 0.")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `pareto` and `report` sub-commands."""
+    p = subparsers.add_parser(
+        "pareto", help="print the Pareto front and hypervolume of a search",
+        description="Print the non-dominated trials (max validation accuracy, or test "
+                    "accuracy for files without it; min memory) sorted by memory, with test "
+                    "accuracy and key parameters, and the exact hypervolume (reference: "
+                    "accuracy 0, 1.1 x the largest considered memory).",
+        epilog=EXIT_POLICY)
+    p.add_argument("directory", type=Path, help=DIRECTORY_HELP)
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"front": [...], "hypervolume": h, '
+                        '"reference_point": [accuracy, memory]} instead of the table')
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="also write the accuracy-vs-memory figure to FILE.png")
+    p.add_argument("--objective-x", choices=MEMORY_COLUMNS, default="chip_memory_cells",
+                   help="memory objective: chip_memory_cells (the sampled chip; only trials "
+                        "mappable on it count) or memory_cells (smallest chip hosting the "
+                        "trained network; every trained trial counts). Default: %(default)s")
+    p.set_defaults(func=run_pareto)
+    r = subparsers.add_parser(
+        "report", help="write report.md and figures for a search",
+        description="Write report.md with PNG figures: trials by status and method, the "
+                    "front, the best configuration per memory budget, and the method "
+                    "comparison (best accuracy at equal weights, memory_cells for "
+                    "iso-accuracy).",
+        epilog=EXIT_POLICY)
+    r.add_argument("directory", type=Path, help=DIRECTORY_HELP)
+    r.add_argument("--out", type=Path, help="where report.md and the PNGs go (default: the "
+                                            "results directory)")
+    r.set_defaults(func=run_report)
+
+
+def run_pareto(args: argparse.Namespace) -> int:
+    """Print the front (table or JSON) and optionally plot it; 0 even when it is empty."""
+    from analysis.report import front_text
+
+    trials = load_results(args.directory).trials
+    front = pareto_front(trials, args.objective_x)
+    if args.plot is not None:
+        from analysis.plots import front_figure, save_png
+
+        save_png(front_figure(trials, args.objective_x), args.plot)
+    if args.json:
+        print(json.dumps(front_json(front), allow_nan=False))
+        if front.front.empty:
+            print(f"no feasible trial among {len(trials)} trials: the front is empty",
+                  file=sys.stderr)
+    else:
+        print(front_text(trials, args.objective_x))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Write the report and print where it is."""
+    from analysis.report import write_report
+
+    print(write_report(args.directory, args.out))
+    return 0
+
+
+def front_json(front: ParetoFront) -> dict[str, Any]:
+    """{"front": [row dicts by memory], "hypervolume": float, "reference_point": [acc, mem]};
+    NaN and missing values become null; reference_point is [0.0, null] with no feasible trial."""
+    rows = [{k: _json_value(v, k) for k, v in row.items()}
+            for row in front.front.to_dict(orient="records")]
+    reference = list(front.reference_point) if front.reference_point else [0.0, None]
+    return {"front": rows, "hypervolume": float(front.hypervolume),
+            "reference_point": reference}
+
+
+def _json_value(value: Any, column: str = "") -> Any:
+    """A JSON-safe version of one DataFrame cell (integer schema columns stay integers)."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return None if pd.isna(value) else value.isoformat()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, float) and column in FIXED_COLUMNS \
+            and pa.types.is_integer(FIXED_COLUMNS[column].type):
+        return int(value)  # an int64 column with nulls arrives as float64 from pandas
+    return value
+
+
+def front_table_text(directory: Path, memory_column: str = "chip_memory_cells") -> str:
+    """The `pareto` table of a results directory (used after a search finishes)."""
+    from analysis.report import front_text
+
+    return front_text(load_results(directory).trials, memory_column)
