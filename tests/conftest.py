@@ -26,3 +26,8 @@ def random_links(rng: np.random.Generator, rows: int, cols: int, k: int,
     links = rng.random((rows * cols * k, rows * cols)) < density
     links[np.arange(rows * cols * k), np.arange(rows * cols * k) // k] = False
     return links
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    """Keep the results of interactive runs out of the tests' temporary directories."""
+    config.addinivalue_line("markers", "ray: uses the session's local Ray")

@@ -1,0 +1,181 @@
+"""The search driver: prepares data once, runs Ray Tune + Optuna segments, resumes.
+
+Each `run_search` call is one segment: a fresh Tuner over the same results directory, asked
+for the trials still missing from trials.parquet. The Optuna study (a journal file in the
+directory) carries the sampler's history across segments, and `reconcile_study` closes or
+re-enqueues trials an interrupted driver left running. trials.parquet is the record of what
+finished, so a trial is never re-run once its row exists, and never written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardware.errors import ConfigError, MosaicDSEError, ResultsError
+from search.config import SearchConfig, build_trial, config_fingerprint, load_config
+from search.trial import TrialRecord, TrialSettings, run_trial
+
+CONFIG_FILE = "config.toml"
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial needs besides its sampled parameters (shipped once to workers)."""
+
+    config: SearchConfig
+    settings: TrialSettings
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """Where a search segment wrote and how far it got."""
+
+    directory: Path
+    finished: int
+    requested: int
+    ran: int
+
+
+def results_directory(storage: str, name: str) -> Path:
+    """Absolute `<storage>/<name>` (Ray needs absolute storage paths)."""
+    return Path(os.path.expanduser(storage)).resolve() / name
+
+
+def trainable(config: dict[str, Any], data: Any = None, context: TrialContext | None = None) -> None:
+    """Ray Tune function trainable: one trial, reported once (metrics + the JSON record)."""
+    from ray import tune
+
+    params = dict(config)
+    try:
+        spec, train_cfg = build_trial(context.config, params)
+    except MosaicDSEError as exc:
+        record = TrialRecord(status="error", method=str(params.get("method", "")),
+                             chip_memory_cells=0, proxy_memory_cells=0, params=params,
+                             error=str(exc))
+    else:
+        record = run_trial(spec, train_cfg, data, context.config.data, params, context.settings)
+    accuracy, memory = record.objectives()
+    tune.report({"val_accuracy": accuracy, "chip_memory_cells": memory,
+                 "constraint": record.constraint, "status": record.status,
+                 "record": json.dumps(record.to_row(), default=_json_default)})
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars -> Python numbers for json.dumps."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def prepare_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
+    """Check new-vs-resume rules and write config.toml; ConfigError/ResultsError otherwise."""
+    saved = directory / CONFIG_FILE
+    if resume:
+        if not saved.is_file():
+            raise ResultsError(f"no search to resume at {directory} (no {CONFIG_FILE}; start it "
+                               "without --resume, or check --name/--storage)")
+        previous = load_config(str(saved), [])
+        if config_fingerprint(previous) != config_fingerprint(cfg):
+            raise ConfigError(f"config differs from the one saved in {saved}; resume with the "
+                              "same config (only [search] trials/concurrency/resources may "
+                              "change) or start a new --name")
+    elif saved.exists():
+        raise ConfigError(f"{directory} already holds a search; continue it with --resume or "
+                          "choose another --name")
+    directory.mkdir(parents=True, exist_ok=True)
+    from analysis.io import atomic_write_text
+
+    atomic_write_text(saved, cfg.to_toml())
+
+
+def _init_ray(address: str | None) -> bool:
+    """Connect to `address` or start a local Ray; False if Ray was already initialised."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = None,
+               verbose: bool = True) -> SearchOutcome:
+    """Run (or continue) the search of `cfg` until [search].trials trials have finished."""
+    directory = results_directory(cfg.search.storage, cfg.search.name)
+    prepare_directory(cfg, directory, resume)
+    from search.results import ResultsStore
+
+    store = ResultsStore(directory, cfg.to_toml())
+    finished = store.finished_count()
+    remaining = cfg.search.trials - finished
+    if remaining <= 0:
+        return SearchOutcome(directory, finished, cfg.search.trials, 0)
+    from model.data import load_dataset
+
+    data = load_dataset(cfg.data)  # once per search, shared through the object store
+    started = _init_ray(address)
+    try:
+        _fit(cfg, directory, data, remaining, finished, verbose, store.rows_by_trial_id())
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    done = ResultsStore(directory, cfg.to_toml()).finished_count()
+    return SearchOutcome(directory, done, cfg.search.trials, done - finished)
+
+
+def _fit(cfg: SearchConfig, directory: Path, data: Any, remaining: int, finished: int,
+         verbose: bool, rows: dict[str, dict[str, Any]]) -> None:
+    """Build the Tuner for one segment and run it; errors inside trials are recorded rows."""
+    from ray import tune
+
+    from search.callbacks import ResultsCallback
+    from search.searcher import (
+        METRICS,
+        MODES,
+        STUDY_NAME,
+        ConstrainedOptunaSearch,
+        make_sampler,
+        open_storage,
+        reconcile_study,
+    )
+    from search.space import OptunaSpace
+
+    storage = open_storage(directory)
+    reconcile_study(storage, rows)
+    searcher = ConstrainedOptunaSearch(
+        space=OptunaSpace(cfg.params), metric=METRICS, mode=MODES, storage=storage,
+        sampler=make_sampler(cfg.search.sampler, cfg.search.seed), study_name=STUDY_NAME)
+    context = TrialContext(cfg, TrialSettings(cfg.search.proxy_seeds,
+                                              cfg.search.proxy_threshold))
+    resources = {"cpu": cfg.search.cpus_per_trial, "gpu": cfg.search.gpus_per_trial}
+    segment = len(list((directory / "ray").glob("run-*"))) if (directory / "ray").exists() else 0
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, data=data, context=context),
+                            resources),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining,
+                                    max_concurrent_trials=cfg.search.max_concurrent,
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=f"run-{segment}", storage_path=str(directory / "ray"), verbose=0,
+            callbacks=[ResultsCallback(str(directory), cfg.to_toml(), cfg.search.trials,
+                                       finished, verbose)],
+            failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    tuner.fit()
+
+
+def best_val_accuracy(rows: list[dict[str, Any]]) -> float:
+    """Best validation accuracy among ok, mappable rows (NaN if none)."""
+    values = [r["val_accuracy"] for r in rows if r.get("status") == "ok" and r.get("mappable")
+              and r.get("val_accuracy") is not None]
+    return max(values) if values else math.nan

@@ -1,0 +1,134 @@
+"""One trial of the search: spec -> proxy check -> train -> exact route -> a TrialRecord.
+
+The functional core of a trial; `search.runner` wraps it for Ray Tune. Training failures are
+recorded (status "error"), not raised, so one bad trial never stops the search.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
+from hardware.proxy import ProxyCache, predict
+from hardware.routing import check_mapping, multicast_routers
+from hardware.spec import MosaicSpec
+from model.config import DataConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """Proxy settings of every trial: sampled networks per check and the fit threshold."""
+
+    proxy_seeds: int = 3
+    proxy_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything a finished trial reports; `params` are the sampled/fixed config values."""
+
+    status: str  # "ok" | "infeasible" | "error"
+    method: str
+    chip_memory_cells: int
+    proxy_memory_cells: int
+    params: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    accuracy: float | None = None
+    val_accuracy: float | None = None
+    train_accuracy: float | None = None
+    memory_cells: int | None = None
+    proxy_error: float | None = None
+    synapse_cells: int | None = None
+    mappable: bool = False
+    violations: int | None = None
+    n_links: int | None = None
+    n_weights: int | None = None
+    hop_profile: tuple[float, ...] = ()
+    energy_pj_per_sample: float | None = None
+    train_seconds: float | None = None
+    seed: int = 0
+
+    @property
+    def constraint(self) -> float:
+        """Optuna constraint (feasible iff <= 0): violations on the chip, proxy or exact."""
+        return 0.0 if self.status == "ok" and self.mappable else float(self.violations or 1)
+
+    def objectives(self) -> tuple[float, float]:
+        """(val_accuracy, chip_memory_cells) for the sampler; NaN accuracy marks a failure.
+
+        Infeasible trials report accuracy 0 so the sampler sees them dominated as well as
+        constrained.
+        """
+        if self.status == "error":
+            return math.nan, float(self.chip_memory_cells)
+        return float(self.val_accuracy or 0.0), float(self.chip_memory_cells)
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat dict: parameters then metrics (the Parquet row, without trial_id/on_front)."""
+        row = {**self.params, **{k: v for k, v in asdict(self).items() if k != "params"}}
+        row["hop_profile"] = list(self.hop_profile)
+        return row
+
+
+def routing_energy_pj(spec: MosaicSpec, links: np.ndarray, spikes_per_neuron: np.ndarray) -> float:
+    """Routing energy per sample: hop_energy_pj * sum_i spikes_i * routers in i's multicast tree."""
+    routers = multicast_routers(links, spec.rows, spec.cols, spec.neurons_per_tile)
+    return float(spec.hop_energy_pj * np.dot(spikes_per_neuron, routers))
+
+
+def run_trial(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: DataConfig,
+              params: dict[str, Any], settings: TrialSettings = TrialSettings(),
+              proxy_cache: ProxyCache | None = None) -> TrialRecord:
+    """Proxy-check, train and exactly route one configuration; failures become status 'error'."""
+    return evaluate(spec, train_cfg, data, data_cfg, params, settings, proxy_cache)[0]
+
+
+def evaluate(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: DataConfig,
+             params: dict[str, Any], settings: TrialSettings = TrialSettings(),
+             proxy_cache: ProxyCache | None = None) -> tuple[TrialRecord, np.ndarray | None]:
+    """`run_trial` plus the trained links (bool (N, T); None when nothing was trained)."""
+    base = {"method": train_cfg.method, "params": params, "seed": train_cfg.seed,
+            "chip_memory_cells": chip_memory_cells(spec)}
+    proxy = predict(spec, train_cfg.hop_profile, settings.proxy_seeds,
+                    settings.proxy_threshold, proxy_cache)
+    base["proxy_memory_cells"] = proxy.memory_cells
+    if not proxy.fits:
+        return TrialRecord(status="infeasible", violations=max(1, round(proxy.mean_violations)),
+                           error=f"proxy: {proxy.mappable_fraction:.0%} of sampled networks map "
+                                 f"(mean {proxy.mean_violations:.1f} port violations)",
+                           **base), None
+    from model.train import train  # torch only when a trial really trains
+
+    start = time.perf_counter()
+    try:
+        result = train(spec, train_cfg, data, data_cfg)
+    except Exception as exc:  # noqa: BLE001 - a failing trial is recorded, the search goes on
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        return TrialRecord(status="error", train_seconds=time.perf_counter() - start,
+                           error=f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})",
+                           **base), None
+    if result.diverged:
+        return TrialRecord(status="error", error=f"diverged: {result.message}",
+                           train_seconds=result.train_seconds, **base), result.links
+    return _trained_record(spec, result, base), result.links
+
+
+def _trained_record(spec: MosaicSpec, result: Any, base: dict[str, Any]) -> TrialRecord:
+    """The 'ok' record of a trained network routed exactly on `spec`."""
+    routing = check_mapping(spec, result.links)
+    memory = memory_of_usage(routing.usage, spec).memory_cells
+    return TrialRecord(
+        status="ok", accuracy=result.accuracy, val_accuracy=result.val_accuracy,
+        train_accuracy=result.train_accuracy, memory_cells=memory,
+        proxy_error=(base["proxy_memory_cells"] - memory) / memory if memory else None,
+        synapse_cells=synapse_cells(spec, result.n_input_rows), mappable=routing.mappable,
+        violations=routing.violations, n_links=routing.n_links, n_weights=result.n_weights,
+        hop_profile=tuple(float(p) for p in result.hop_profile),
+        energy_pj_per_sample=routing_energy_pj(spec, result.links, result.mean_spike_counts),
+        train_seconds=result.train_seconds, **base)

@@ -1,0 +1,34 @@
+"""Search fixtures: one session-scoped local Ray (2 CPUs) and one shared synthetic dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A real local Ray cluster with limited CPUs, shared by every search test."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """A data root where the tiny synthetic dataset is generated once for the session."""
+    from model.data import load_dataset
+    from search.config import load_config
+
+    root = tmp_path_factory.mktemp("data")
+    load_dataset(load_config("tiny", [f"data.root={str(root)!r}"]).data)
+    return root
+
+
+def tiny_sets(data_root: Path, storage: Path, name: str, trials: int, *extra: str) -> list[str]:
+    """--set overrides for a tiny search under `storage`."""
+    return [f"data.root={str(data_root)!r}", f"search.storage={str(storage)!r}",
+            f"search.name={name!r}", f"search.trials={trials}", *extra]

@@ -1,0 +1,132 @@
+"""End-to-end searches on a real local Ray with the tiny config: results, infeasible and failing
+trials, resume after a normal stop, and the new-vs-resume rules."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.pareto import nondominated_mask
+from search.cli import main
+from search.config import load_config
+from search.runner import run_search
+from search.searcher import STUDY_NAME, open_storage
+from tests.search.conftest import tiny_sets
+
+REQUIRED = ["trial_id", "status", "error", "method", "rows", "cols", "neurons_per_tile",
+            "cap_nt", "cap_r0", "cap_r1", "hop_energy_pj", "p1", "p3", "lr", "epochs",
+            "batch_size", "w_thr", "prune_min", "tau", "accuracy", "val_accuracy",
+            "train_accuracy", "chip_memory_cells", "memory_cells", "proxy_memory_cells",
+            "synapse_cells", "mappable", "violations", "n_links", "n_weights", "hop_profile",
+            "energy_pj_per_sample", "train_seconds", "on_front", "seed"]
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def _rows(directory, name="trials.parquet"):
+    return pq.read_table(directory / name).to_pylist()
+
+
+def test_search_writes_every_column_and_the_exact_front(data_root, tmp_path):
+    cfg = load_config("tiny", tiny_sets(data_root, tmp_path, "e2e", 3))
+    outcome = run_search(cfg, verbose=False)
+    table = pq.read_table(outcome.directory / "trials.parquet")
+    assert outcome.finished == 3 and table.num_rows == 3
+    assert set(REQUIRED) <= set(table.column_names)
+    rows = table.to_pylist()
+    assert len({r["trial_id"] for r in rows}) == 3
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert ok, [r["error"] for r in rows]
+    for r in ok:
+        assert 0.0 <= r["val_accuracy"] <= 1.0 and 0.0 <= r["accuracy"] <= 1.0
+        assert r["memory_cells"] > 0 and r["train_seconds"] > 0 and r["n_links"] > 0
+    feasible = [r for r in ok if r["mappable"]]
+    mask = nondominated_mask(np.array([r["val_accuracy"] for r in feasible], dtype=float),
+                             np.array([r["chip_memory_cells"] for r in feasible], dtype=float))
+    expected = {r["trial_id"] for r, keep in zip(feasible, mask, strict=True) if keep}
+    assert {r["trial_id"] for r in rows if r["on_front"]} == expected
+    assert {r["trial_id"] for r in _rows(outcome.directory, "pareto.parquet")} == expected
+    metadata = table.schema.metadata
+    assert any(b"config" in key for key in metadata)
+    assert (outcome.directory / "config.toml").read_text() == cfg.to_toml()
+
+
+def test_infeasible_trials_are_recorded_without_training(data_root, tmp_path):
+    sets = tiny_sets(data_root, tmp_path, "infeasible", 2, "hardware.cap_r0=0",
+                     "hardware.cap_r1=1")
+    outcome = run_search(load_config("tiny", sets), verbose=False)
+    rows = _rows(outcome.directory)
+    assert [r["status"] for r in rows] == ["infeasible", "infeasible"]
+    assert all(r["train_seconds"] is None and r["val_accuracy"] is None for r in rows)
+    assert all(not r["on_front"] and r["proxy_memory_cells"] > 0 for r in rows)
+    assert _rows(outcome.directory, "pareto.parquet") == []
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(outcome.directory))
+    assert all(t.system_attrs.get("constraints:violations", 0) > 0 for t in study.trials)
+
+
+def test_a_failing_trial_is_an_error_row_and_the_search_goes_on(data_root, tmp_path):
+    sets = tiny_sets(data_root, tmp_path, "fails", 2, "training.device='cuda:3'")
+    outcome = run_search(load_config("tiny", sets), verbose=False)
+    rows = _rows(outcome.directory)
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"error"}
+    assert all("cuda" in r["error"] for r in rows)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(outcome.directory))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+
+
+def test_resume_after_normal_stop_reaches_larger_count(data_root, tmp_path, capsys):
+    sets = tiny_sets(data_root, tmp_path, "grow", 2)
+    first = run_search(load_config("tiny", sets), verbose=False)
+    before = {r["trial_id"]: r for r in _rows(first.directory)}
+    assert main(["search", "--config", "tiny", *[f"--set={s}" for s in sets], "--trials", "4",
+                 "--resume", "--quiet"]) == 0
+    after = {r["trial_id"]: r for r in _rows(first.directory)}
+    assert len(after) == 4 and set(before) <= set(after)
+    for trial_id, row in before.items():
+        assert after[trial_id]["val_accuracy"] == row["val_accuracy"]
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(first.directory))
+    assert len(study.trials) == 4  # the sampler kept its history across segments
+    assert "results:" in capsys.readouterr().out
+    # resuming a finished search runs nothing more
+    assert run_search(load_config("tiny", [*sets, "search.trials=4"]), resume=True,
+                      verbose=False).ran == 0
+
+
+def test_new_vs_resume_rules_exit_2(data_root, tmp_path, capsys):
+    sets = tiny_sets(data_root, tmp_path, "rules", 1)
+    args = ["search", "--config", "tiny", *[f"--set={s}" for s in sets], "--quiet"]
+    assert main([*args, "--resume"]) == 2
+    assert "no search to resume" in capsys.readouterr().err
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "already holds a search" in capsys.readouterr().err
+    assert main([*args, "--resume", "--set=training.epochs=3"]) == 2
+    assert "config differs" in capsys.readouterr().err
+    assert main(["resume", str(tmp_path / "nope")]) == 2
+
+
+def test_dry_run_prints_space_without_running(capsys, tmp_path):
+    assert main(["search", "--config", "tiny", "--dry-run",
+                 f"--set=search.storage={str(tmp_path)!r}"]) == 0
+    out = capsys.readouterr().out
+    assert "p1" in out and "cap_r1" in out
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_command_json(data_root, tmp_path, capsys):
+    links = tmp_path / "links.npy"
+    assert main(["train", "--config", "tiny", f"--set=data.root={str(data_root)!r}", "--json",
+                 "--save-links", str(links)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("accuracy", "val_accuracy", "train_accuracy", "memory_cells",
+                "chip_memory_cells", "mappable", "violations", "n_links", "n_weights",
+                "hop_profile", "train_seconds"):
+        assert key in report
+    saved = np.load(links)
+    assert saved.dtype == bool and saved.shape == (2 * 2 * 8, 4)
+    assert int(saved.sum() - saved[np.arange(32), np.arange(32) // 8].sum()) == report["n_links"]
