@@ -53,10 +53,10 @@ class TrainConfig:
 
     method: str = "routing_aware"
     hop_profile: tuple[float, ...] = (0.0, 0.8)
-    lr: float = 2e-3
+    lr: float = 5e-3
     lr_decay: float = 0.95
     epochs: int = 20
-    batch_size: int = 64
+    batch_size: int = 32
     w_thr: float = 0.1
     prune_min: int = 20
     alpha: float = 1.0
@@ -70,3 +70,4 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = False
     input_gain: float = 1.0
+    readout_scale: float = 1.0

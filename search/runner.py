@@ -46,7 +46,8 @@ def results_directory(storage: str, name: str) -> Path:
     return Path(os.path.expanduser(storage)).resolve() / name
 
 
-def trainable(config: dict[str, Any], data: Any = None, context: TrialContext | None = None) -> None:
+def trainable(config: dict[str, Any], data: Any = None,
+              context: TrialContext | None = None) -> None:
     """Ray Tune function trainable: one trial, reported once (metrics + the JSON record)."""
     from ray import tune
 
