@@ -63,10 +63,14 @@ class ResultsCallback(tune.Callback):
             return
         rows = list(self.store.rows_by_trial_id().values())
         ok = [r for r in rows if r.get("status") == "ok" and r.get("mappable")]
-        best = max((r["val_accuracy"] for r in ok), default=float("nan"))
+        best = max((r["val_accuracy"] for r in ok), default=None)
         front = sum(bool(r.get("on_front")) for r in rows)
         acc = record.get("val_accuracy")
-        what = f"val_acc {acc:.3f}" if acc is not None else (record.get("error") or "")[:60]
+        if acc is None:
+            what = (record.get("error") or "")[:70]
+        else:
+            what = f"val_acc {acc:.3f}" + ("" if record.get("mappable") else " (unmappable)")
         print(f"[{len(rows)}/{self.total}] {record['trial_id']} {record['status']:<10} "
-              f"{record.get('method', '')}: {what} | best val_acc {best:.3f} | "
+              f"{record.get('method', '')}: {what} | best val_acc "
+              f"{'n/a' if best is None else f'{best:.3f}'} | "
               f"front {front}", file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ finished, so a trial is never re-run once its row exists, and never written twic
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -100,10 +101,11 @@ def _init_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, **quiet)
     else:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", include_dashboard=False, **quiet)
     return True
 
 
@@ -137,6 +139,8 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
 def _fit(cfg: SearchConfig, directory: Path, data: Any, remaining: int, finished: int,
          verbose: bool, rows: dict[str, dict[str, Any]]) -> None:
     """Build the Tuner for one segment and run it; errors inside trials are recorded rows."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune tables: progress lines are ours
+    import optuna
     from ray import tune
 
     from search.callbacks import ResultsCallback
@@ -151,6 +155,7 @@ def _fit(cfg: SearchConfig, directory: Path, data: Any, remaining: int, finished
     )
     from search.space import OptunaSpace
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     storage = open_storage(directory)
     reconcile_study(storage, rows)
     searcher = ConstrainedOptunaSearch(
