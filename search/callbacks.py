@@ -18,12 +18,13 @@ class ResultsCallback(tune.Callback):
     """
 
     def __init__(self, directory: str, config_text: str, total: int, finished_before: int,
-                 verbose: bool = True) -> None:
+                 verbose: bool = True, remote: Any = None) -> None:
         self.directory = directory
         self.config_text = config_text
         self.total = total
         self.finished_before = finished_before
         self.verbose = verbose
+        self.remote = remote  # search.remote.RemoteResults when storage is a URI
         self._store = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -42,8 +43,7 @@ class ResultsCallback(tune.Callback):
                         **info: Any) -> None:
         record = json.loads(result["record"])
         record["trial_id"] = trial.trial_id
-        self.store.add(record)
-        self._progress(record)
+        self._add(record)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A trial whose worker crashed (not a recorded training error): keep an error row."""
@@ -54,7 +54,13 @@ class ResultsCallback(tune.Callback):
                   "error": f"trial process failed: {trial.error_file or 'see Ray logs'}",
                   "mappable": False, "chip_memory_cells": 0, "proxy_memory_cells": 0,
                   "hop_profile": [], "seed": int(trial.config.get("seed", 0))}
+        self._add(record)
+
+    def _add(self, record: dict[str, Any]) -> None:
+        """Store the row (and upload it when storage is remote), then print progress."""
         self.store.add(record)
+        if self.remote is not None:
+            self.remote.upload()
         self._progress(record)
 
     def _progress(self, record: dict[str, Any]) -> None:

@@ -13,12 +13,14 @@ import json
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hardware.errors import ConfigError, MosaicDSEError, ResultsError
 from search.config import SearchConfig, build_trial, config_fingerprint, load_config
+from search.remote import RemoteResults, is_uri
 from search.trial import TrialRecord, TrialSettings, run_trial
 
 CONFIG_FILE = "config.toml"
@@ -111,9 +113,21 @@ def _init_ray(address: str | None) -> bool:
 
 def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = None,
                verbose: bool = True) -> SearchOutcome:
-    """Run (or continue) the search of `cfg` until [search].trials trials have finished."""
-    directory = results_directory(cfg.search.storage, cfg.search.name)
+    """Run (or continue) the search of `cfg` until [search].trials trials have finished.
+
+    Storage is a directory or a pyarrow filesystem URI (worked on in a local mirror).
+    """
+    remote = None
+    if is_uri(cfg.search.storage):
+        remote = RemoteResults.for_search(cfg.search.storage, cfg.search.name, cfg.data.root)
+        remote.download()
+        directory, ray_storage = remote.mirror, remote.uri + "/ray"
+    else:
+        directory = results_directory(cfg.search.storage, cfg.search.name)
+        ray_storage = str(directory / "ray")
     prepare_directory(cfg, directory, resume)
+    if remote is not None:
+        remote.upload()
     from search.results import ResultsStore
 
     store = ResultsStore(directory, cfg.to_toml())
@@ -126,7 +140,8 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     data = load_dataset(cfg.data)  # once per search, shared through the object store
     started = _init_ray(address)
     try:
-        _fit(cfg, directory, data, remaining, finished, verbose, store.rows_by_trial_id())
+        _fit(cfg, directory, ray_storage, remote, data, remaining, finished, verbose,
+             store.rows_by_trial_id())
     finally:
         if started:
             import ray
@@ -136,8 +151,9 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     return SearchOutcome(directory, done, cfg.search.trials, done - finished)
 
 
-def _fit(cfg: SearchConfig, directory: Path, data: Any, remaining: int, finished: int,
-         verbose: bool, rows: dict[str, dict[str, Any]]) -> None:
+def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteResults | None,
+         data: Any, remaining: int, finished: int, verbose: bool,
+         rows: dict[str, dict[str, Any]]) -> None:
     """Build the Tuner for one segment and run it; errors inside trials are recorded rows."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune tables: progress lines are ours
     import optuna
@@ -164,7 +180,6 @@ def _fit(cfg: SearchConfig, directory: Path, data: Any, remaining: int, finished
     context = TrialContext(cfg, TrialSettings(cfg.search.proxy_seeds,
                                               cfg.search.proxy_threshold))
     resources = {"cpu": cfg.search.cpus_per_trial, "gpu": cfg.search.gpus_per_trial}
-    segment = len(list((directory / "ray").glob("run-*"))) if (directory / "ray").exists() else 0
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data=data, context=context),
                             resources),
@@ -172,9 +187,9 @@ def _fit(cfg: SearchConfig, directory: Path, data: Any, remaining: int, finished
                                     max_concurrent_trials=cfg.search.max_concurrent,
                                     reuse_actors=True),
         run_config=tune.RunConfig(
-            name=f"run-{segment}", storage_path=str(directory / "ray"), verbose=0,
+            name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=ray_storage, verbose=0,
             callbacks=[ResultsCallback(str(directory), cfg.to_toml(), cfg.search.trials,
-                                       finished, verbose)],
+                                       finished, verbose, remote)],
             failure_config=tune.FailureConfig(max_failures=0)),
     )
     tuner.fit()

@@ -130,3 +130,18 @@ def test_train_command_json(data_root, tmp_path, capsys):
     saved = np.load(links)
     assert saved.dtype == bool and saved.shape == (2 * 2 * 8, 4)
     assert int(saved.sum() - saved[np.arange(32), np.arange(32) // 8].sum()) == report["n_links"]
+
+
+def test_storage_uri_holds_results_and_resumes(data_root, tmp_path):
+    remote_dir = tmp_path / "bucket"
+    sets = tiny_sets(data_root, f"file://{remote_dir}", "remote", 1)
+    cfg = load_config("tiny", sets)
+    run_search(cfg, verbose=False)
+    first = _rows(remote_dir / "remote")
+    assert len(first) == 1 and (remote_dir / "remote" / "config.toml").is_file()
+    assert not list((remote_dir / "remote").glob(".*upload"))
+    grown = run_search(load_config("tiny", [*sets, "search.trials=2"]), resume=True,
+                       verbose=False)
+    rows = _rows(remote_dir / "remote")
+    assert grown.ran == 1 and len(rows) == 2 and first[0]["trial_id"] in {
+        r["trial_id"] for r in rows}

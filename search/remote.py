@@ -1,0 +1,76 @@
+"""Results storage on a pyarrow filesystem URI (s3://, gs://, hdfs://, file://...).
+
+The search works in a local mirror of `<uri>/<name>/` and uploads its small result files after
+every trial (upload to a hidden name, then move, so readers never see a partial file); Ray
+writes its experiment state to the URI directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardware.errors import ResultsError
+
+SYNCED_FILES = ("config.toml", "trials.parquet", "pareto.parquet", "optuna-journal.log")
+
+
+def is_uri(storage: str) -> bool:
+    """True for `scheme://...` storage locations (a plain path otherwise)."""
+    return "://" in storage
+
+
+@dataclass(frozen=True)
+class RemoteResults:
+    """The URI directory of a search and the local mirror it is worked on in."""
+
+    uri: str  # <storage-uri>/<name>
+    mirror: Path
+
+    @classmethod
+    def for_search(cls, storage: str, name: str, cache_root: str) -> RemoteResults:
+        """Mirror under `<cache_root>/remote/<hash of the URI>/<name>`."""
+        uri = storage.rstrip("/") + "/" + name
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        mirror = Path(os.path.expanduser(cache_root)) / "remote" / digest / name
+        return cls(uri, mirror)
+
+    def _fs(self):  # noqa: ANN202 - (pyarrow FileSystem, path inside it)
+        from pyarrow import fs
+
+        try:
+            return fs.FileSystem.from_uri(self.uri)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad URIs
+            raise ResultsError(f"storage URI {self.uri!r} is not usable by pyarrow: {exc} "
+                               "(give a local path or a pyarrow filesystem URI)") from None
+
+    def download(self) -> None:
+        """Copy the remote result files (those that exist) into the mirror, replacing it."""
+        from pyarrow import fs
+
+        filesystem, root = self._fs()
+        self.mirror.mkdir(parents=True, exist_ok=True)
+        for name in SYNCED_FILES:
+            info = filesystem.get_file_info(f"{root}/{name}")
+            local = self.mirror / name
+            if info.type == fs.FileType.File:
+                tmp = local.with_name(f".{name}.download")
+                fs.copy_files(f"{root}/{name}", str(tmp), source_filesystem=filesystem)
+                os.replace(tmp, local)
+            elif local.exists():
+                local.unlink()
+
+    def upload(self) -> None:
+        """Copy the mirror's result files to the URI (hidden name, then move)."""
+        from pyarrow import fs
+
+        filesystem, root = self._fs()
+        filesystem.create_dir(root, recursive=True)
+        for name in SYNCED_FILES:
+            local = self.mirror / name
+            if local.exists():
+                tmp = f"{root}/.{name}.upload"
+                fs.copy_files(str(local), tmp, destination_filesystem=filesystem)
+                filesystem.move(tmp, f"{root}/{name}")
