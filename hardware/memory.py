@@ -12,6 +12,7 @@ from hardware.routing import ROTATE_90
 from hardware.spec import MosaicSpec
 
 IN_N, IN_E, IN_S, IN_W, OUT_N, OUT_E, OUT_S, OUT_W = range(8)
+UNROTATE_90 = np.argsort(ROTATE_90)  # capacity-grid port of an E/W R1 -> cap_r1 port
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def minimum_config(usage: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, n
 
     Tile-facing inputs of the 4 R1s around every tile are first set to K (a tile may emit all
     its neurons into each neighbour); then per port the maximum over cells of a type; E/W R1
-    maxima are rotated by 90° into the N/S frame of cap_r1 before the elementwise max.
+    maxima are mapped back into cap_r1's frame (the inverse of the capacity grid's 90° rotation,
+    so that r1 used as cap_r1 hosts the usage) before the elementwise max.
     """
     usage = usage.copy()
     rows, cols = (usage.shape[0] - 1) // 2, (usage.shape[1] - 1) // 2
@@ -62,7 +64,7 @@ def minimum_config(usage: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, n
     r0 = usage[types == R0].max(axis=0)
     r1_ns = usage[(types == R1) & ~odd_rows].max(axis=0)
     r1_ew = usage[(types == R1) & odd_rows].max(axis=0)
-    return nt, r0, np.maximum(r1_ns, r1_ew[ROTATE_90])
+    return nt, r0, np.maximum(r1_ns, r1_ew[UNROTATE_90])
 
 
 def memory_of_usage(usage: np.ndarray, spec: MosaicSpec) -> MemoryReport:

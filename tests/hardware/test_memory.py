@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hardware.memory import (
     chip_memory_cells,
@@ -12,8 +14,8 @@ from hardware.memory import (
     synapse_cells,
 )
 from hardware.profile import sample_links
-from hardware.routing import port_usage
-from tests.conftest import make_spec
+from hardware.routing import capacity_grid, port_usage
+from tests.conftest import make_spec, random_links
 
 
 def test_empty_network_on_1x1_needs_only_tile_facing_r1_inputs():
@@ -63,9 +65,25 @@ def test_min_config_takes_max_over_cells_of_a_type():
     usage[2, 2, 5] = 9  # R0 centre out_E
     usage[3, 3, 1] = 4  # tile (1,1) in_E
     usage[2, 1, 6] = 7  # N/S R1 out_S
-    usage[1, 2, 4] = 8  # E/W R1 out_N -> rotated into out_E
+    usage[1, 2, 4] = 8  # E/W R1 out_N: its capacity is cap_r1[out_W] (rotated grid) -> r1 out_W
     nt, r0, r1 = minimum_config(usage, 2)
-    assert nt[1] == 4 and r0[5] == 9 and r1[6] == 7 and r1[5] == 8
+    assert nt[1] == 4 and r0[5] == 9 and r1[6] == 7 and r1[7] == 8
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 4), cols=st.integers(1, 4), k=st.integers(1, 4),
+       seed=st.integers(0, 1000))
+def test_minimum_config_used_as_capacities_hosts_the_network(rows, cols, k, seed):
+    """The defining property: a chip with capacities (nt, r0, r1) maps the network."""
+    links = random_links(np.random.default_rng(seed), rows, cols, k, 0.4)
+    usage = port_usage(links, rows, cols, k)
+    nt, r0, r1 = minimum_config(usage, k)
+    # capacities need not be 180°-symmetric here, so build the grid by hand like capacity_grid
+    spec = make_spec(rows, cols, k)
+    object.__setattr__(spec, "cap_nt", tuple(nt))
+    object.__setattr__(spec, "cap_r0", tuple(r0))
+    object.__setattr__(spec, "cap_r1", tuple(r1))
+    assert not (usage > capacity_grid(spec)).any()
 
 
 def test_synapse_cells_counts_intra_tile_and_input_rows():
