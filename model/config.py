@@ -70,4 +70,3 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = False
     input_gain: float = 1.0
-    readout_scale: float = 1.0

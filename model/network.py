@@ -1,0 +1,207 @@
+"""The tiled recurrent LIF network: spike function, LIF step, fused recurrence, masks, module.
+
+Neuron i sits in tile i // K. Per time bin t (dt = duration / time_bins seconds), with
+decay a = exp(-dt / tau) and threshold theta:
+
+    u_t = a * v_{t-1} + I_t + z_{t-1} @ W_rec      (membrane before spiking)
+    z_t = H(u_t - theta)                           (spike, surrogate 1 / (10|u - theta| + 1)^2)
+    v_t = u_t - theta * z_t                        (soft reset by subtraction)
+
+v_{-1} = 0 and z_{-1} = 0. The reset uses the spike without its gradient (detached), which keeps
+the surrogate gradient from flowing through the reset; both the per-step reference and the fused
+recurrence (`lif_recurrence`) follow this convention and a test checks that they agree.
+Input channel j drives the K neurons of tile j // K (block input crossbars); the readout is the
+spike counts of the last `n_classes` neurons.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class SpikeFunction(torch.autograd.Function):
+    """Heaviside step H(x) (1.0 where x > 0) with surrogate gradient 1 / (10|x| + 1)^2."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        """H(x) as x's dtype."""
+        ctx.save_for_backward(x)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> torch.Tensor:
+        """grad_out times the surrogate derivative at x."""
+        (x,) = ctx.saved_tensors
+        return grad_out * surrogate_derivative(x)
+
+
+def surrogate_derivative(x: torch.Tensor) -> torch.Tensor:
+    """The surrogate dz/dx = 1 / (10|x| + 1)^2, elementwise, same shape and dtype as `x`."""
+    return (10.0 * x.abs() + 1.0).square().reciprocal()
+
+
+def spike_fn(x: torch.Tensor) -> torch.Tensor:
+    """Spikes H(x) of `x` = u - theta, differentiable through the surrogate gradient."""
+    return SpikeFunction.apply(x)
+
+
+def lif_step(v: torch.Tensor, z: torch.Tensor, current: torch.Tensor, w_rec: torch.Tensor,
+             decay: float, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LIF time bin, state in and state out.
+
+    v, z: float (B, N) membrane after reset and spikes of the previous bin; current: float (B, N)
+    input current of this bin; w_rec: float (N, N) effective recurrent weights (row = source).
+    Returns (v, z) of this bin. The reset subtracts theta * z with z detached.
+    """
+    u = decay * v + current + z @ w_rec
+    z_new = spike_fn(u - threshold)
+    return u - threshold * z_new.detach(), z_new
+
+
+def lif_reference(currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
+                  threshold: float) -> torch.Tensor:
+    """Spikes float (B, T, N) of the recurrence by a plain autograd loop over `lif_step`.
+
+    The simple reference of `lif_recurrence`; currents: float (B, T, N); w_rec: float (N, N).
+    """
+    batch, steps, n = currents.shape
+    v = currents.new_zeros(batch, n)
+    z = currents.new_zeros(batch, n)
+    spikes = []
+    for t in range(steps):
+        v, z = lif_step(v, z, currents[:, t], w_rec, decay, threshold)
+        spikes.append(z)
+    return torch.stack(spikes, dim=1)
+
+
+class _LIFRecurrence(torch.autograd.Function):
+    """Fused forward loop and hand-written backpropagation through time (see module docstring).
+
+    Backward, with g_u(t) = dL/du_t, sigma'_t the surrogate at u_t - theta and g_z the gradient
+    arriving at the spikes: g_u(t) = a * g_u(t+1) + sigma'_t * (g_z(t) + g_u(t+1) @ W^T), since
+    dv_t/du_t = 1 (detached reset) and u_{t+1} depends on v_t (factor a) and z_t (through W).
+    Then dL/dI_t = g_u(t) and dL/dW = sum_t z_{t-1}^T g_u(t), one matmul over all bins.
+    """
+
+    @staticmethod
+    def forward(ctx, currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
+                threshold: float) -> torch.Tensor:
+        """Spikes (B, T, N); saves the membranes u (T, B, N) for the backward pass."""
+        steps_first = currents.transpose(0, 1).contiguous()  # (T, B, N): contiguous bins
+        u_all = torch.empty_like(steps_first)
+        v = steps_first.new_zeros(steps_first.shape[1:])
+        z = torch.zeros_like(v)
+        for t in range(steps_first.shape[0]):
+            u = torch.addmm(steps_first[t], z, w_rec, out=u_all[t])
+            u.add_(v, alpha=decay)
+            z = (u > threshold).to(u.dtype)
+            v = torch.sub(u, z, alpha=threshold)
+        ctx.save_for_backward(u_all, w_rec)
+        ctx.decay, ctx.threshold = decay, threshold
+        return (u_all > threshold).to(u_all.dtype).transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):
+        """Gradients for (currents, w_rec, decay, threshold), the last two None."""
+        u_all, w_rec = ctx.saved_tensors
+        surrogate = surrogate_derivative(u_all - ctx.threshold)
+        grad_z = grad_spikes.transpose(0, 1).contiguous()
+        grad_u = torch.empty_like(u_all)
+        w_t = w_rec.t()
+        g_next = u_all.new_zeros(u_all.shape[1:])
+        for t in range(u_all.shape[0] - 1, -1, -1):
+            g_total = torch.addmm(grad_z[t], g_next, w_t)
+            g_next = torch.addcmul(g_next * ctx.decay, g_total, surrogate[t], out=grad_u[t])
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            z_prev = (u_all[:-1] > ctx.threshold).to(u_all.dtype).flatten(0, 1)
+            grad_w = z_prev.t() @ grad_u[1:].flatten(0, 1)
+        return grad_u.transpose(0, 1), grad_w, None, None
+
+
+def lif_recurrence(currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
+                   threshold: float) -> torch.Tensor:
+    """Spikes float (B, T, N) of the recurrent LIF layer, fused loop and hand-written BPTT.
+
+    currents: float (B, T, N) input current per bin; w_rec: float (N, N) effective recurrent
+    weights (row = source neuron). Same values and gradients as `lif_reference`.
+    """
+    return _LIFRecurrence.apply(currents, w_rec, decay, threshold)
+
+
+def expand_links(links: np.ndarray, neurons_per_tile: int) -> np.ndarray:
+    """bool (N, N): W[i, j] allowed iff links[i, j // K] (links: bool (N, T))."""
+    return np.repeat(np.asarray(links, dtype=bool), neurons_per_tile, axis=1)
+
+
+def recurrent_mask(links: np.ndarray, neurons_per_tile: int) -> np.ndarray:
+    """bool (N, N): expanded `links` plus the dense intra-tile blocks (diagonal included)."""
+    mask = expand_links(links, neurons_per_tile)
+    tile = np.arange(mask.shape[0]) // neurons_per_tile
+    return mask | (tile[:, None] == tile[None, :])
+
+
+def input_mask(n_inputs: int, n_neurons: int, neurons_per_tile: int) -> np.ndarray:
+    """bool (n_inputs, N): channel j feeds the K neurons of tile j // K (block crossbars)."""
+    return (np.arange(n_inputs)[:, None] // neurons_per_tile
+            == np.arange(n_neurons)[None, :] // neurons_per_tile)
+
+
+def output_tiles(n_neurons: int, neurons_per_tile: int, n_classes: int) -> np.ndarray:
+    """int64: the tiles holding the readout neurons, the last `n_classes` of N."""
+    first = (n_neurons - n_classes) // neurons_per_tile
+    return np.arange(first, n_neurons // neurons_per_tile, dtype=np.int64)
+
+
+def decay_factor(duration: float, time_bins: int, tau: float) -> float:
+    """Membrane decay per bin exp(-dt / tau), dt = duration / time_bins (seconds)."""
+    return math.exp(-duration / time_bins / tau)
+
+
+class TiledLIF(nn.Module):
+    """One recurrent layer of N LIF neurons in tiles of K; thin shell around `lif_recurrence`.
+
+    Parameters: w_in float (n_inputs, N) and w_rec float (N, N), start at zero (the trainer
+    initialises them). Buffers: in_mask and rec_mask float (0/1) of the same shapes; the
+    effective weights are parameter * mask, computed once per forward.
+    """
+
+    def __init__(self, n_inputs: int, n_neurons: int, neurons_per_tile: int, decay: float,
+                 threshold: float) -> None:
+        super().__init__()
+        self.neurons_per_tile = neurons_per_tile
+        self.decay, self.threshold = decay, threshold
+        # Only the first ceil(n_inputs / K) tiles have input rows: the input matmul skips the rest.
+        self.input_columns = min(n_neurons, -(-n_inputs // neurons_per_tile) * neurons_per_tile)
+        self.w_in = nn.Parameter(torch.zeros(n_inputs, n_neurons))
+        self.w_rec = nn.Parameter(torch.zeros(n_neurons, n_neurons))
+        mask = torch.from_numpy(input_mask(n_inputs, n_neurons, neurons_per_tile))
+        self.register_buffer("in_mask", mask.float())
+        self.register_buffer("rec_mask", torch.eye(n_neurons))
+
+    def set_links(self, links: np.ndarray) -> torch.Tensor:
+        """Set rec_mask from links bool (N, T) (plus intra-tile blocks); returns the new mask."""
+        mask = torch.from_numpy(recurrent_mask(links, self.neurons_per_tile))
+        self.rec_mask.copy_(mask)
+        return self.rec_mask
+
+    def input_currents(self, x: torch.Tensor) -> torch.Tensor:
+        """Input currents float (B, T, N) of inputs x float (B, T, n_inputs), one matmul."""
+        cols = self.input_columns
+        w = self.w_in[:, :cols] * self.in_mask[:, :cols]
+        currents = x @ w
+        return nn.functional.pad(currents, (0, self.w_rec.shape[0] - cols))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes float (B, T, N) in {0, 1} for inputs x float (B, T, n_inputs)."""
+        w_rec = self.w_rec * self.rec_mask
+        return lif_recurrence(self.input_currents(x), w_rec, self.decay, self.threshold)
+
+
+def readout_logits(spikes: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Logits float (B, n_classes): spike counts of the last n_classes neurons over all bins."""
+    return spikes[:, :, -n_classes:].sum(dim=1)

@@ -1,0 +1,200 @@
+"""Training: learns structured data, determinism, divergence, device choice, result fields."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from hardware.errors import ConfigError
+from hardware.profile import link_budget, link_counts
+from model.config import DataConfig, TrainConfig
+from model.data import BinnedDataset
+from model.train import TrainResult, resolve_device, train
+from tests.conftest import make_spec
+
+DATA_CFG = DataConfig(time_bins=20, duration=0.4, n_inputs=8)
+FAST = TrainConfig(hop_profile=(0.0, 0.8, 0.0, 0.5), epochs=6, batch_size=16, lr=0.01,
+                   prune_min=2, device="cpu")
+
+
+def pattern_split(rng: np.random.Generator, n: int, classes: int = 4, bins: int = 20,
+                  inputs: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """x uint8 (n, bins, inputs), y int64 (n,): class c fires channels 2c, 2c+1 (mod inputs)
+    during a class-specific half of the bins, plus background noise."""
+    y = rng.integers(0, classes, n)
+    x = (rng.random((n, bins, inputs)) < 0.05).astype(np.uint8)
+    for i, c in enumerate(y):
+        half = slice(0, bins // 2) if c % 2 == 0 else slice(bins // 2, bins)
+        channels = [(2 * c) % inputs, (2 * c + 1) % inputs]
+        x[i, half, channels[0]] += rng.poisson(2.0, bins // 2).astype(np.uint8)
+        x[i, half, channels[1]] += rng.poisson(2.0, bins // 2).astype(np.uint8)
+    return x, y.astype(np.int64)
+
+
+def pattern_dataset(seed: int = 0, n_train: int = 240, n_val: int = 40,
+                    n_test: int = 80) -> BinnedDataset:
+    """A small separable BinnedDataset with 4 classes, 20 bins, 8 inputs."""
+    rng = np.random.default_rng(seed)
+    splits = [pattern_split(rng, n) for n in (n_train, n_val, n_test)]
+    return BinnedDataset(*splits[0], *splits[1], *splits[2], n_classes=4, cache_key="test")
+
+
+@pytest.fixture(scope="module")
+def data() -> BinnedDataset:
+    return pattern_dataset()
+
+
+@pytest.fixture(scope="module")
+def trained(data) -> TrainResult:
+    return train(make_spec(2, 2, 4), FAST, data, DATA_CFG)
+
+
+def test_learns_well_above_chance(trained):
+    # 4 classes: chance is 25%.
+    assert trained.accuracy >= 0.7
+    assert trained.val_accuracy >= 0.6
+    assert trained.loss_curve[-1] < trained.loss_curve[0]
+    assert not trained.diverged and trained.message == "ok"
+    assert trained.epochs_run == 6
+    assert trained.initial_rate > 0  # neurons fire from the start
+
+
+def test_result_fields_are_consistent(trained, data):
+    links = trained.links
+    assert links.shape == (16, 4) and links.dtype == bool
+    assert trained.n_links == int(links.sum())
+    np.testing.assert_array_equal(link_counts(links, 2, 2, 4),
+                                  link_budget(2, 2, 4, FAST.hop_profile))
+    assert trained.hop_profile[1] == pytest.approx(0.8, abs=0.13)
+    assert trained.hop_profile[3] == pytest.approx(0.5, abs=0.13)
+    assert trained.n_input_rows == 8
+    assert trained.n_weights == 16 * 4 + trained.n_links * 4 + 8 * 4
+    assert trained.mean_spike_counts.shape == (16,)
+    assert trained.mean_spike_counts.sum() > 0
+    assert all(0 <= a <= 1 for a in (trained.accuracy, trained.val_accuracy,
+                                     trained.train_accuracy))
+    assert trained.train_seconds > 0
+
+
+def test_same_seed_same_result(trained, data):
+    again = train(make_spec(2, 2, 4), FAST, data, DATA_CFG)
+    assert again == trained  # compares accuracies, loss curve, profile, counts ...
+    np.testing.assert_array_equal(again.links, trained.links)
+    np.testing.assert_array_equal(again.mean_spike_counts, trained.mean_spike_counts)
+    other = train(make_spec(2, 2, 4), dataclasses.replace(FAST, seed=1, epochs=1), data,
+                  DATA_CFG)
+    assert not np.array_equal(other.links, trained.links)
+
+
+@pytest.mark.parametrize("method", ["deepr", "mosaic_l2"])
+def test_baselines_keep_the_total_budget(method, data):
+    cfg = dataclasses.replace(FAST, method=method, epochs=3)
+    result = train(make_spec(2, 2, 4), cfg, data, DATA_CFG)
+    assert result.n_links == int(link_budget(2, 2, 4, cfg.hop_profile).sum())
+    assert result.accuracy > 0.25 and not result.diverged
+
+
+def test_non_finite_gradient_returns_diverged(data):
+    cfg = dataclasses.replace(FAST, lr=1e10, epochs=3)
+    result = train(make_spec(2, 2, 4), cfg, data, DATA_CFG)
+    assert result.diverged
+    assert result.message.startswith("non-finite gradient at epoch 1, batch ")
+    assert result.epochs_run == 0 and result.loss_curve == ()
+    assert 0 <= result.accuracy <= 1
+
+
+def test_non_finite_loss_returns_diverged(data):
+    # exp(1000 * hops) overflows: the hop-cost penalty, hence the loss, is not finite.
+    cfg = dataclasses.replace(FAST, method="mosaic_l2", l2_beta=1000.0, epochs=2)
+    result = train(make_spec(2, 2, 4), cfg, data, DATA_CFG)
+    assert result.diverged
+    assert result.message.startswith("non-finite loss")
+    assert "at epoch 1, batch 1" in result.message
+
+
+def test_zero_epochs_evaluates_the_initial_network(data):
+    result = train(make_spec(2, 2, 4), dataclasses.replace(FAST, epochs=0), data, DATA_CFG)
+    assert result.loss_curve == () and result.epochs_run == 0
+
+
+def test_empty_validation_split_gives_nan(data):
+    empty = dataclasses.replace(data, val_x=data.val_x[:0], val_y=data.val_y[:0])
+    result = train(make_spec(2, 2, 4), dataclasses.replace(FAST, epochs=1), empty, DATA_CFG)
+    assert np.isnan(result.val_accuracy)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"method": "magic"}, "method must be one of"),
+    ({"lr": 0.0}, "lr must be finite and > 0, got 0.0 (set [training].lr)"),
+    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"lr_decay": 1.5}, "lr_decay must be in (0, 1]"),
+    ({"device": "tpu"}, "device must be auto, cpu or cuda[:i], got 'tpu'"),
+])
+def test_bad_config_raises(change, message, data):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        train(make_spec(2, 2, 4), dataclasses.replace(FAST, **change), data, DATA_CFG)
+
+
+def test_chip_too_small_for_readout_or_inputs(data):
+    with pytest.raises(ConfigError, match="readout needs n_classes = 4 neurons but the chip"):
+        train(make_spec(1, 1, 3), dataclasses.replace(FAST, hop_profile=(0.0,)), data,
+              DATA_CFG)
+    with pytest.raises(ConfigError, match="n_inputs = 8 needs 4 input tiles"):
+        train(make_spec(1, 3, 2), FAST, data, DATA_CFG)
+
+
+def test_device_selection():
+    assert resolve_device("auto", cuda_available=False) == torch.device("cpu")
+    assert resolve_device("auto", cuda_available=True) == torch.device("cuda")
+    assert resolve_device("cpu", cuda_available=True) == torch.device("cpu")
+    assert resolve_device("cuda:1", cuda_available=True) == torch.device("cuda:1")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        resolve_device("cuda", cuda_available=False)
+    with pytest.raises(ConfigError, match="device must be auto, cpu or cuda"):
+        resolve_device("cuda:x", cuda_available=True)
+
+
+def test_tiny_synthetic_shd_well_above_chance(tmp_path):
+    # The embedded synthetic SHD (20 classes, chance 5%) on a 3x3 x 8 chip, 50 bins, 32 inputs.
+    from model.data import load_dataset
+
+    data_cfg = DataConfig(root=str(tmp_path), time_bins=50, n_inputs=32, synthetic_train=600,
+                          synthetic_test=100)
+    data = load_dataset(data_cfg)
+    cfg = TrainConfig(epochs=6, prune_min=5, device="cpu")
+    result = train(make_spec(3, 3, 8), cfg, data, data_cfg)
+    assert result.accuracy >= 0.12
+    assert result.train_accuracy >= 0.12
+
+
+def test_progress_bar_silent_without_terminal(data, capsys):
+    train(make_spec(2, 2, 4), dataclasses.replace(FAST, epochs=1, progress=True), data,
+          DATA_CFG)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+@pytest.mark.parametrize("method", ["routing_aware", "deepr", "mosaic_l2"])
+def test_rewiring_zeroes_removed_weights_and_moments(method, data):
+    from model.train import apply_rewiring, build_run, run_epoch
+
+    cfg = dataclasses.replace(FAST, method=method, prune_min=4, epochs=3)
+    run = build_run(make_spec(2, 3, 4), cfg, data, DATA_CFG, torch.device("cpu"))
+    n_removed = 0
+    for epoch in (1, 2, 3):
+        before = run.links.copy()
+        run_epoch(run, data, cfg, epoch)
+        apply_rewiring(run, cfg, epoch)
+        off = ~run.net.rec_mask.bool()
+        state = run.optimizer.state[run.net.w_rec]
+        assert (run.net.w_rec[off] == 0).all()
+        assert (state["exp_avg"][off] == 0).all() and (state["exp_avg_sq"][off] == 0).all()
+        grown = torch.from_numpy(np.repeat(run.links & ~before, 4, axis=1))
+        assert (state["exp_avg"][grown] == 0).all()
+        assert (run.net.w_rec[grown].abs() >= cfg.w_thr).all()  # fresh +-(w_thr + ...) weights
+        n_removed += int((before & ~run.links).sum())
+    assert n_removed > 0  # the case exercises pruning
