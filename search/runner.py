@@ -52,8 +52,11 @@ def results_directory(storage: str, name: str) -> Path:
 def trainable(config: dict[str, Any], data: Any = None,
               context: TrialContext | None = None) -> None:
     """Ray Tune function trainable: one trial, reported once (metrics + the JSON record)."""
+    import torch
     from ray import tune
 
+    # this worker process is the trial's: match torch's threads to its CPU reservation
+    torch.set_num_threads(max(1, int(context.config.search.cpus_per_trial)))
     params = dict(config)
     try:
         spec, train_cfg = build_trial(context.config, params)

@@ -31,4 +31,4 @@ def data_root(tmp_path_factory) -> Path:
 def tiny_sets(data_root: Path, storage: Path, name: str, trials: int, *extra: str) -> list[str]:
     """--set overrides for a tiny search under `storage`."""
     return [f"data.root={str(data_root)!r}", f"search.storage={str(storage)!r}",
-            f"search.name={name!r}", f"search.trials={trials}", *extra]
+            f"search.name={name!r}", f"search.trials={trials}", "training.epochs=2", *extra]

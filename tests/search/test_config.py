@@ -232,7 +232,9 @@ def test_build_trial_takes_sampled_values_and_plain_numbers():
     spec, train = build_trial(cfg, params)
     assert spec.cap_r0 == (8,) * 8 and type(train.hop_profile[3]) is float
     assert train.hop_profile == (0.0, 0.8, 0.0, 0.25)
-    assert (train.method, train.lr, train.epochs, train.prune_min) == ("deepr", 0.002, 2, 4)
+    assert (train.method, train.lr) == ("deepr", 0.002)
+    assert (train.epochs, train.prune_min) == (cfg.param("epochs").value,
+                                               cfg.param("prune_min").value)
 
 
 def test_build_trial_fills_fixed_values_and_requires_searched_ones():

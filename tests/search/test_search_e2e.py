@@ -69,7 +69,8 @@ def test_infeasible_trials_are_recorded_without_training(data_root, tmp_path):
 
 
 def test_a_failing_trial_is_an_error_row_and_the_search_goes_on(data_root, tmp_path):
-    sets = tiny_sets(data_root, tmp_path, "fails", 2, "training.device='cuda:3'")
+    sets = tiny_sets(data_root, tmp_path, "fails", 2, "training.device='cuda:3'",
+                     "hardware.cap_r0=8", "hardware.cap_r1=16")  # every trial passes the proxy
     outcome = run_search(load_config("tiny", sets), verbose=False)
     rows = _rows(outcome.directory)
     assert len(rows) == 2 and {r["status"] for r in rows} == {"error"}
@@ -121,15 +122,15 @@ def test_dry_run_prints_space_without_running(capsys, tmp_path):
 def test_train_command_json(data_root, tmp_path, capsys):
     links = tmp_path / "links.npy"
     assert main(["train", "--config", "tiny", f"--set=data.root={str(data_root)!r}", "--json",
-                 "--save-links", str(links)]) == 0
+                 "--set=training.epochs=2", "--save-links", str(links)]) == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("accuracy", "val_accuracy", "train_accuracy", "memory_cells",
                 "chip_memory_cells", "mappable", "violations", "n_links", "n_weights",
                 "hop_profile", "train_seconds"):
         assert key in report
     saved = np.load(links)
-    assert saved.dtype == bool and saved.shape == (2 * 2 * 8, 4)
-    assert int(saved.sum() - saved[np.arange(32), np.arange(32) // 8].sum()) == report["n_links"]
+    assert saved.dtype == bool and saved.shape == (3 * 3 * 8, 9)
+    assert int(saved.sum() - saved[np.arange(72), np.arange(72) // 8].sum()) == report["n_links"]
 
 
 def test_storage_uri_holds_results_and_resumes(data_root, tmp_path):
