@@ -8,15 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 METHODS = ("routing_aware", "deepr", "mosaic_l2")
-DATASETS = ("synthetic", "shd")
+DATASETS = ("synthetic", "shd", "auto")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """How a dataset is found, binned and split.
 
-    dataset: "synthetic" (embedded default, generated once under `root`) or "shd" (tonic layout
-    `<root>/SHD/shd_{train,test}.h5`). duration: seconds covered by `time_bins` bins.
+    dataset: "synthetic" (embedded default, generated once under `root`), "shd" (tonic layout
+    `<root>/SHD/shd_{train,test}.h5`) or "auto" (SHD when its files are under `root`, else
+    synthetic). duration: seconds covered by `time_bins` bins.
     n_inputs: channels after reducing SHD's 700. binary: clip counts to {0, 1}.
     synthetic_train / synthetic_test: sample counts when the synthetic dataset is generated.
     cache_dir: where binned arrays are cached; "" means `<root>/cache`.

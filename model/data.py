@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -310,9 +310,19 @@ def read_cache_entry(entry: Path, key: str, from_cache: bool) -> BinnedDataset:
                          class_names=tuple(meta["class_names"]), from_cache=from_cache)
 
 
+def resolve_dataset(cfg: DataConfig) -> DataConfig:
+    """`cfg` with dataset "auto" made concrete: "shd" if its files are under root, else
+    "synthetic"."""
+    if cfg.dataset != "auto":
+        return cfg
+    found = not shd_files(Path(cfg.root).expanduser()).missing()
+    return replace(cfg, dataset="shd" if found else "synthetic")
+
+
 def load_dataset(cfg: DataConfig) -> BinnedDataset:
     """Binned train/val/test splits of SHD or synthetic SHD, built once and cached on disk."""
     validate_data_config(cfg)
+    cfg = resolve_dataset(cfg)
     files = source_files(cfg)
     key = cache_key(cfg, files)
     entry = cache_root(cfg) / key

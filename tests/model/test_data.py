@@ -252,9 +252,19 @@ def test_malformed_file_label_out_of_range_and_not_hdf5(tmp_path):
     ({"time_bins": 0}, r"time_bins must be >= 1, got 0 \(set \[data\]\.time_bins\)"),
     ({"n_inputs": 701}, r"n_inputs must be in \[1, 700\], got 701"),
     ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\), got 1\.0"),
-    ({"dataset": "mnist"}, r"dataset must be one of \('synthetic', 'shd'\), got 'mnist'"),
+    ({"dataset": "mnist"}, r"dataset must be one of \('synthetic', 'shd', 'auto'\), got 'mnist'"),
     ({"duration": 0.0}, r"duration must be >= 1e-6 seconds, got 0\.0"),
 ])
 def test_bad_config_raises_config_error(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
         load_dataset(replace(DataConfig(root=str(tmp_path)), **change))
+
+
+def test_auto_dataset_uses_shd_when_present_else_synthetic(tmp_path):
+    from model.data import resolve_dataset
+
+    auto = DataConfig(dataset="auto", root=str(tmp_path))
+    assert resolve_dataset(auto).dataset == "synthetic"
+    _hand_root(tmp_path)  # SHD-format files under root
+    assert resolve_dataset(auto).dataset == "shd"
+    assert resolve_dataset(replace(auto, dataset="synthetic")).dataset == "synthetic"

@@ -159,7 +159,7 @@ def test_shipped_study_is_the_hop_profile_grid():
     assert cfg.param("p1").choices == (0.5, 0.7, 1.0)
     assert cfg.param("p3").choices == (0.0, 0.1, 0.2, 0.3)
     assert cfg.param("method").choices == ("routing_aware", "deepr")
-    assert (cfg.data.dataset, cfg.search.sampler) == ("shd", "random")
+    assert (cfg.data.dataset, cfg.search.sampler) == ("auto", "random")
 
 
 def test_to_toml_round_trips_through_a_file(tmp_path):
