@@ -2,15 +2,13 @@
 
 Four sections. [data] and [search] hold fixed values; every [hardware] and [training] key is a
 `search.space.Param` (fixed, range or choices). Training keys p1, p3, p5, ... are the hop profile
-by odd hop distance. Keys, types and defaults come from the dataclasses they fill (`DataConfig`,
-`SearchSettings`, `MosaicSpec`, `TrainConfig`), so a field added there is a config key at once;
-`_BOUNDS` adds the allowed values. `load_config` checks everything before a search starts: each
-problem is one `ConfigError` line naming the key, the rule, the value and the fix.
+by odd hop distance. The keys, their types, defaults and allowed values are the schema in
+`search.config_schema` (re-exported here). `load_config` checks everything before a search starts:
+each problem is one `ConfigError` line naming the key, the rule, the value and the fix.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -19,193 +17,55 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, get_type_hints
+from typing import Any
 
 import tomli_w
 
 from hardware.errors import ConfigError
 from hardware.geometry import hop_distance_matrix
 from hardware.spec import MosaicSpec
-from model.config import DATASETS, METHODS, DataConfig, TrainConfig
-from model.synthetic import N_CHANNELS
-from search.space import Param, parse_param
+from model.config import DataConfig, TrainConfig
+from search.config_schema import (
+    AT_LEAST_1,
+    HOP_KEY,
+    HOP_RULE,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SAMPLERS,
+    SCHEMA,
+    SEARCHED_SECTIONS,
+    SECTIONS,
+    Bound,
+    KeyRule,
+    Pattern,
+    SearchSettings,
+    key_rule,
+    param_of_value,
+    suggestion,
+)
+from search.space import Param
 
-SECTIONS = ("data", "search", "hardware", "training")
-SEARCHED_SECTIONS = ("hardware", "training")  # the sections whose keys may be ranges or choices
-SAMPLERS = ("tpe", "nsga2", "random")
+__all__ = [
+    "AT_LEAST_1", "HOP_KEY", "HOP_RULE", "N_CLASSES", "NON_NEGATIVE", "POSITIVE", "PROBABILITY",
+    "RESUMABLE_KEYS", "SAMPLERS", "SCHEMA", "SEARCHED_SECTIONS", "SECTIONS", "SHIPPED_CONFIGS",
+    "Bound", "KeyRule", "Pattern", "SearchConfig", "SearchSettings", "build_trial",
+    "canonical_config", "config_differences", "config_fingerprint", "dump_toml", "hop_profile",
+    "key_rule", "load_config", "parse_config", "read_config_text", "resolve_defaults",
+    "trial_values",
+]
+
 SHIPPED_CONFIGS = ("default", "study", "tiny")
 N_CLASSES = 20  # SHD and synthetic SHD: the readout needs one neuron per class
-HOP_KEY = re.compile(r"p([1-9][0-9]*)")  # p1, p3, ...: hop profile by distance
 # Keys that may change when a search resumes: budget, resources and locations (the binned-data
 # cache is keyed by its contents, so moving it changes nothing).
 RESUMABLE_KEYS = frozenset({("search", "trials"), ("search", "max_concurrent"),
                             ("search", "cpus_per_trial"), ("search", "gpus_per_trial"),
                             ("search", "name"), ("search", "storage"), ("data", "cache_dir")})
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """[search]: budget, resources, sampler and where results go (ignored by `train`).
-
-    cpus_per_trial / gpus_per_trial: Ray resources per trial (fractions allowed).
-    storage: results root (path or pyarrow filesystem URI); results go to <storage>/<name>/.
-    proxy_seeds: random networks the proxy routes per trial; proxy_threshold: the fraction of
-    them that must map on the chip for the trial to be trained (else it is infeasible).
-    """
-
-    trials: int = 8
-    max_concurrent: int = 2
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    sampler: str = "tpe"
-    seed: int = 0
-    name: str = "default"
-    storage: str = "~/mosaic-dse-results"
-    proxy_seeds: int = 3
-    proxy_threshold: float = 0.5
-
-
-@dataclass(frozen=True)
-class Bound:
-    """An interval of allowed numbers, closed unless `open_low` / `open_high`."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    open_low: bool = False
-    open_high: bool = False
-
-    def __contains__(self, v: float) -> bool:
-        above = v > self.low if self.open_low else v >= self.low
-        return above and (v < self.high if self.open_high else v <= self.high)
-
-    def __str__(self) -> str:
-        if self.high == math.inf:
-            return f"{'>' if self.open_low else '>='} {self.low:g}"
-        left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
-        return f"in {left}{self.low:g}, {self.high:g}{right}"
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """Strings matching `regex` in full; `words` describes them in messages."""
-
-    regex: str
-    words: str
-
-    def __contains__(self, v: str) -> bool:
-        return re.fullmatch(self.regex, v) is not None
-
-    def __str__(self) -> str:
-        return self.words
-
-
-AT_LEAST_1, NON_NEGATIVE = Bound(1), Bound(0)
-POSITIVE, PROBABILITY = Bound(0, open_low=True), Bound(0, 1)
-# Allowed values beyond the type: a Bound, a Pattern or a tuple of allowed strings.
-_BOUNDS: Mapping[str, Mapping[str, Any]] = {
-    "data": {"dataset": DATASETS, "root": Pattern(r".+", "a non-empty path"),
-             "time_bins": AT_LEAST_1, "duration": POSITIVE, "n_inputs": Bound(1, N_CHANNELS),
-             "val_fraction": Bound(0, 1, True, True), "split_seed": NON_NEGATIVE,
-             "synthetic_train": AT_LEAST_1, "synthetic_test": AT_LEAST_1,
-             "synthetic_seed": NON_NEGATIVE},
-    "search": {"trials": AT_LEAST_1, "max_concurrent": AT_LEAST_1, "cpus_per_trial": POSITIVE,
-               "gpus_per_trial": NON_NEGATIVE, "sampler": SAMPLERS, "seed": NON_NEGATIVE,
-               "name": Pattern(r"[\w.-]+", "a plain directory name (letters, digits, _ . -)"),
-               "storage": Pattern(r".+", "a non-empty path or URI"),
-               "proxy_seeds": AT_LEAST_1, "proxy_threshold": PROBABILITY},
-    "hardware": {"rows": AT_LEAST_1, "cols": AT_LEAST_1, "neurons_per_tile": AT_LEAST_1,
-                 "cap_nt": NON_NEGATIVE, "cap_r0": NON_NEGATIVE, "cap_r1": NON_NEGATIVE,
-                 "hop_energy_pj": NON_NEGATIVE, "bits_per_cell": AT_LEAST_1},
-    "training": {"method": METHODS, "lr": POSITIVE, "lr_decay": Bound(0, 1, open_low=True),
-                 "epochs": AT_LEAST_1, "batch_size": AT_LEAST_1, "w_thr": NON_NEGATIVE,
-                 "prune_min": NON_NEGATIVE, "alpha": NON_NEGATIVE, "tau": POSITIVE,
-                 "threshold": POSITIVE, "rate_reg": NON_NEGATIVE, "target_rate": NON_NEGATIVE,
-                 "l2_lambda": NON_NEGATIVE, "l2_beta": NON_NEGATIVE, "seed": NON_NEGATIVE,
-                 "input_gain": POSITIVE,
-                 "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
-}
-_DATACLASSES = {"data": DataConfig, "search": SearchSettings, "hardware": MosaicSpec,
-                "training": TrainConfig}
-_NOT_KEYS = frozenset({"hop_profile", "progress"})  # from p1, p3, ... / a CLI flag
-_FIXED_ONLY = frozenset({"device"})
-_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-@dataclass(frozen=True)
-class KeyRule:
-    """Type, default and allowed values of one config key (`default` MISSING: required)."""
-
-    type: type
-    default: Any
-    allowed: Bound | Pattern | tuple[str, ...] | None = None
-    searchable: bool = False
-    ports: bool = False  # router port capacities: an int, or 8 ints as a fixed value
-
-    def check(self, value: Any, what: str = "") -> Any:
-        """`value` converted to the key's type; ConfigError (without the key) if not allowed.
-
-        what: which part of the entry is checked ("low", "choice", ...), for the message.
-        """
-        label = f"{what} " if what else ""
-        if not _has_type(value, self.type):
-            listed = self.ports and what and isinstance(value, list)
-            extra = " (8-port lists only as a fixed value)" if listed else ""
-            raise ConfigError(f"{label}must be {_TYPE_WORDS[self.type]}{extra}, got {value!r}")
-        value = float(value) if self.type is float else value
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{label}must be a finite number, got {value!r}")
-        if self.allowed is not None and value not in self.allowed:
-            raise ConfigError(f"{label}must be {self._allowed_text(value)}, got {value!r}")
-        return value
-
-    def _allowed_text(self, value: Any) -> str:
-        if not isinstance(self.allowed, tuple):
-            return str(self.allowed)
-        close = difflib.get_close_matches(str(value), self.allowed, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return f"one of {', '.join(self.allowed)}{hint}"
-
-
-def _has_type(value: Any, kind: type) -> bool:
-    if isinstance(value, bool):
-        return kind is bool
-    if kind is float:
-        return isinstance(value, int | float)
-    return isinstance(value, kind)
-
-
-def _section_rules(section: str) -> Mapping[str, KeyRule]:
-    """Rules of a section's keys, from the fields of the dataclass it fills, in field order.
-
-    Fields of other types than int, float, str and bool (and `_NOT_KEYS`) are not config keys.
-    """
-    cls = _DATACLASSES[section]
-    hints = get_type_hints(cls)
-    rules = {}
-    for f in fields(cls):
-        ports = f.name.startswith("cap_")
-        kind = int if ports else hints[f.name]
-        if f.name in _NOT_KEYS or kind not in _TYPE_WORDS:
-            continue
-        searchable = section in SEARCHED_SECTIONS and f.name not in _FIXED_ONLY
-        rules[f.name] = KeyRule(kind, f.default, _BOUNDS[section].get(f.name), searchable, ports)
-    return MappingProxyType(rules)
-
-
-SCHEMA: Mapping[str, Mapping[str, KeyRule]] = MappingProxyType(
-    {section: _section_rules(section) for section in SECTIONS})
-HOP_RULE = KeyRule(float, MISSING, PROBABILITY, searchable=True)  # p1, p3, p5, ...
-
-
-def key_rule(section: str, key: str) -> KeyRule | None:
-    """The rule of [section].key, or None for an unknown section or key."""
-    if section == "training" and HOP_KEY.fullmatch(key):
-        return HOP_RULE
-    return SCHEMA.get(section, {}).get(key)
 
 
 @dataclass(frozen=True)
@@ -367,28 +227,21 @@ def _override_value(text: str, rule: KeyRule | None) -> Any:
     return value
 
 
-def _suggestion(word: str, options: Sequence[str], fmt: str = "{}") -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    if close:
-        return f", did you mean {fmt.format(close[0])}?"
-    return f" (valid: {', '.join(fmt.format(o) for o in options)})"
-
-
 def _check_sections(raw: Mapping[str, Any], where: _Where) -> None:
     for section, body in raw.items():
         if not isinstance(body, dict):
             raise ConfigError(f"{section} = {body!r} is outside any section (put it under "
                               f"{', '.join(f'[{s}]' for s in SECTIONS)}; fix it in {where.source})")
         if section not in SECTIONS:
-            raise where.error(section, None, "unknown section" + _suggestion(section, SECTIONS,
-                                                                             "[{}]"))
+            raise where.error(section, None,
+                              "unknown section" + suggestion(section, SECTIONS, "[{}]"))
 
 
 def _check_known_keys(section: str, body: Mapping[str, Any], where: _Where) -> None:
     options = list(SCHEMA[section]) + (["p1", "p3", "p5"] if section == "training" else [])
     for key in body:
         if key_rule(section, key) is None:
-            raise where.error(section, key, "unknown key" + _suggestion(key, options))
+            raise where.error(section, key, "unknown key" + suggestion(key, options))
         if HOP_KEY.fullmatch(key) and int(key[1:]) % 2 == 0:
             raise where.error(section, key, "hop distances of routed links are 1, 3, 5, ..., "
                               f"so {key} has no meaning (use p1, p3, p5, ...)")
@@ -434,30 +287,10 @@ def _param(section: str, name: str, value: Any, where: _Where) -> Param:
             raise where.error(section, name, f"is required (add {name} = ... to [{section}])")
         value = rule.default
     try:
-        return _param_of_value(section, name, value, rule)
+        return param_of_value(section, name, value, rule)
     except ConfigError as exc:
         raise where.error(section, name, str(exc)) from None
 
-
-def _param_of_value(section: str, name: str, value: Any, rule: KeyRule) -> Param:
-    if isinstance(value, dict):
-        if not rule.searchable:
-            raise ConfigError(f"must be a fixed value, not a range or choices, got {value}")
-        if rule.type in (str, bool) and "choices" not in value:
-            raise ConfigError(f"takes {_TYPE_WORDS[rule.type]}: search it with "
-                              f"{{ choices = [...] }}, not a range, got {value}")
-        return parse_param(name, section, value, rule.check, rule.type is int)
-    if rule.ports and isinstance(value, list | tuple):
-        return Param(name, section, "fixed", value=_ports(value))
-    return Param(name, section, "fixed", value=rule.check(value))
-
-
-def _ports(value: Sequence[Any]) -> tuple[int, ...]:
-    """8 port capacities (in_N, in_E, in_S, in_W, out_N, out_E, out_S, out_W) as a tuple."""
-    if len(value) != 8 or not all(_has_type(v, int) and v >= 0 for v in value):
-        raise ConfigError("must be an integer >= 0 or a list of 8 of them (in_N, in_E, in_S, "
-                          f"in_W, out_N, out_E, out_S, out_W), got {list(value)!r}")
-    return tuple(value)
 
 
 def _check_combinations(cfg: SearchConfig, where: _Where) -> None:
