@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardware.errors import ResultsError
-
-SYNCED_FILES = ("config.toml", "trials.parquet", "pareto.parquet", "optuna-journal.log")
+from search.layout import SYNCED_FILES
 
 
 def is_uri(storage: str) -> bool:
@@ -48,6 +47,23 @@ class RemoteResults:
 
     def download(self) -> None:
         """Copy the remote result files (those that exist) into the mirror, replacing it."""
+        self._guarded("read", self._download)
+
+    def upload(self) -> None:
+        """Copy the mirror's result files to the URI (hidden name, then move)."""
+        self._guarded("write", self._upload)
+
+    def _guarded(self, verb: str, action) -> None:  # noqa: ANN001
+        """Run `action`, turning storage failures into one-line ResultsErrors."""
+        import pyarrow as pa
+
+        try:
+            action()
+        except (OSError, pa.ArrowException) as exc:
+            raise ResultsError(f"cannot {verb} results at {self.uri}: {exc} (check the storage "
+                               "URI and its credentials)") from None
+
+    def _download(self) -> None:
         from pyarrow import fs
 
         filesystem, root = self._fs()
@@ -62,8 +78,7 @@ class RemoteResults:
             elif local.exists():
                 local.unlink()
 
-    def upload(self) -> None:
-        """Copy the mirror's result files to the URI (hidden name, then move)."""
+    def _upload(self) -> None:
         from pyarrow import fs
 
         filesystem, root = self._fs()

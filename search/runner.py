@@ -10,20 +10,26 @@ finished, so a trial is never re-run once its row exists, and never written twic
 from __future__ import annotations
 
 import json
-import logging
-import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hardware.errors import ConfigError, MosaicDSEError, ResultsError
-from search.config import SearchConfig, build_trial, config_fingerprint, load_config
+from search.cluster import check_resources, init_ray
+from search.config import (
+    SearchConfig,
+    build_trial,
+    config_differences,
+    config_fingerprint,
+    load_config,
+)
+from search.layout import CONFIG_FILE, JOURNAL, TRIALS_FILE
 from search.remote import RemoteResults, is_uri
 from search.trial import TrialRecord, TrialSettings, run_trial
-
-CONFIG_FILE = "config.toml"
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def prepare_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
-    """Check new-vs-resume rules and write config.toml; ConfigError/ResultsError otherwise."""
+def check_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
+    """Enforce the new-vs-resume rules before anything is written; ConfigError/ResultsError."""
     saved = directory / CONFIG_FILE
     if resume:
         if not saved.is_file():
@@ -88,37 +94,35 @@ def prepare_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
                                "without --resume, or check --name/--storage)")
         previous = load_config(str(saved), [])
         if config_fingerprint(previous) != config_fingerprint(cfg):
-            raise ConfigError(f"config differs from the one saved in {saved}; resume with the "
-                              "same config (only [search] trials/concurrency/resources may "
-                              "change) or start a new --name")
-    elif saved.exists():
+            changed = "; ".join(config_differences(previous, cfg))
+            raise ConfigError(f"config differs from the one saved in {saved} ({changed}); "
+                              "resume with the same config (only [search] trials, concurrency "
+                              "and resources may change) or start a new --name")
+    elif (directory / TRIALS_FILE).exists() or (directory / JOURNAL).exists():
         raise ConfigError(f"{directory} already holds a search; continue it with --resume or "
                           "choose another --name")
-    directory.mkdir(parents=True, exist_ok=True)
+
+
+def write_config(cfg: SearchConfig, directory: Path) -> None:
+    """Create the results directory and write config.toml atomically (ResultsError on I/O)."""
     from analysis.io import atomic_write_text
 
-    atomic_write_text(saved, cfg.to_toml())
-
-
-def _init_ray(address: str | None) -> bool:
-    """Connect to `address` or start a local Ray; False if Ray was already initialised."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
-    if address:
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(address="local", include_dashboard=False, **quiet)
-    return True
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(directory / CONFIG_FILE, cfg.to_toml())
+    except OSError as exc:
+        raise ResultsError(f"cannot write the results directory {directory}: "
+                           f"{exc.strerror or exc} (set --storage to a writable directory)"
+                           ) from None
 
 
 def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = None,
                verbose: bool = True) -> SearchOutcome:
     """Run (or continue) the search of `cfg` until [search].trials trials have finished.
 
-    Storage is a directory or a pyarrow filesystem URI (worked on in a local mirror).
+    Storage is a directory or a pyarrow filesystem URI (worked on in a local mirror). Data,
+    Ray and resources are checked before config.toml is written, so a failed start leaves
+    nothing that blocks the next attempt.
     """
     remote = None
     if is_uri(cfg.search.storage):
@@ -128,37 +132,52 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     else:
         directory = results_directory(cfg.search.storage, cfg.search.name)
         ray_storage = str(directory / "ray")
-    prepare_directory(cfg, directory, resume)
-    if remote is not None:
-        remote.upload()
+    check_directory(cfg, directory, resume)
     from search.results import ResultsStore
+    from search.searcher import open_storage, reconcile_study
 
-    store = ResultsStore(directory, cfg.to_toml())
-    finished = store.finished_count()
-    remaining = cfg.search.trials - finished
+    rows = ResultsStore(directory, cfg.to_toml()).rows_by_trial_id() if resume else {}
+    if resume:
+        reconcile_study(open_storage(directory), rows)
+    remaining = cfg.search.trials - len(rows)
     if remaining <= 0:
-        return SearchOutcome(directory, finished, cfg.search.trials, 0)
+        return SearchOutcome(directory, len(rows), cfg.search.trials, 0)
     from model.data import load_dataset
 
     data = load_dataset(cfg.data)  # once per search, shared through the object store
-    started = _init_ray(address)
+    started = init_ray(address)
     try:
-        _fit(cfg, directory, ray_storage, remote, data, remaining, finished, verbose,
-             store.rows_by_trial_id())
+        check_resources(cfg.search.cpus_per_trial, cfg.search.gpus_per_trial)
+        write_config(cfg, directory)
+        if remote is not None:
+            remote.upload()
+        _fit(cfg, directory, ray_storage, remote, data, remaining, len(rows), verbose)
     finally:
+        if remote is not None and (directory / CONFIG_FILE).exists():
+            remote.upload()  # the journal after the searcher's last tell
         if started:
             import ray
 
             ray.shutdown()
     done = ResultsStore(directory, cfg.to_toml()).finished_count()
-    return SearchOutcome(directory, done, cfg.search.trials, done - finished)
+    return SearchOutcome(directory, done, cfg.search.trials, done - len(rows))
+
+
+def segment_seed(seed: int, trials_so_far: int) -> int:
+    """Sampler seed of a search segment: `seed` for the first, derived for later ones.
+
+    A resumed segment must not replay the first segment's random draws.
+    """
+    if trials_so_far == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
 
 
 def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteResults | None,
-         data: Any, remaining: int, finished: int, verbose: bool,
-         rows: dict[str, dict[str, Any]]) -> None:
+         data: Any, remaining: int, finished: int, verbose: bool) -> None:
     """Build the Tuner for one segment and run it; errors inside trials are recorded rows."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune tables: progress lines are ours
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl+C reaches the CLI
     import optuna
     from ray import tune
 
@@ -170,16 +189,17 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
         ConstrainedOptunaSearch,
         make_sampler,
         open_storage,
-        reconcile_study,
+        study_size,
     )
     from search.space import OptunaSpace
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     storage = open_storage(directory)
-    reconcile_study(storage, rows)
     searcher = ConstrainedOptunaSearch(
         space=OptunaSpace(cfg.params), metric=METRICS, mode=MODES, storage=storage,
-        sampler=make_sampler(cfg.search.sampler, cfg.search.seed), study_name=STUDY_NAME)
+        sampler=make_sampler(cfg.search.sampler,
+                             segment_seed(cfg.search.seed, study_size(storage))),
+        study_name=STUDY_NAME)
     context = TrialContext(cfg, TrialSettings(cfg.search.proxy_seeds,
                                               cfg.search.proxy_threshold))
     resources = {"cpu": cfg.search.cpus_per_trial, "gpu": cfg.search.gpus_per_trial}
@@ -196,10 +216,3 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
             failure_config=tune.FailureConfig(max_failures=0)),
     )
     tuner.fit()
-
-
-def best_val_accuracy(rows: list[dict[str, Any]]) -> float:
-    """Best validation accuracy among ok, mappable rows (NaN if none)."""
-    values = [r["val_accuracy"] for r in rows if r.get("status") == "ok" and r.get("mappable")
-              and r.get("val_accuracy") is not None]
-    return max(values) if values else math.nan

@@ -18,11 +18,11 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from hardware.errors import ConfigError
+from search.layout import JOURNAL
 
 METRICS = ["val_accuracy", "chip_memory_cells"]
 MODES = ["max", "min"]
 STUDY_NAME = "mosaic-dse"
-JOURNAL = "optuna-journal.log"
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +65,14 @@ class ConstrainedOptunaSearch(OptunaSearch):
             self._completed_trials.add(trial_id)
             return None
         return super().on_trial_complete(trial_id, result, error)
+
+
+def study_size(storage: JournalStorage) -> int:
+    """Number of trials the search's Optuna study already holds (0 when it does not exist)."""
+    try:
+        return len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials)
+    except KeyError:
+        return 0
 
 
 def reconcile_study(storage: JournalStorage, rows: dict[str, dict[str, Any]]) -> int:

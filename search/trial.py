@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
+from hardware.profile import method_profile
 from hardware.proxy import ProxyCache, predict
 from hardware.routing import check_mapping, multicast_routers
 from hardware.spec import MosaicSpec
@@ -95,8 +96,9 @@ def evaluate(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: Data
     """`run_trial` plus the trained links (bool (N, T); None when nothing was trained)."""
     base = {"method": train_cfg.method, "params": params, "seed": train_cfg.seed,
             "chip_memory_cells": chip_memory_cells(spec)}
-    proxy = predict(spec, train_cfg.hop_profile, settings.proxy_seeds,
-                    settings.proxy_threshold, proxy_cache)
+    expected = method_profile(train_cfg.method, spec.rows, spec.cols, spec.neurons_per_tile,
+                              train_cfg.hop_profile)
+    proxy = predict(spec, expected, settings.proxy_seeds, settings.proxy_threshold, proxy_cache)
     base["proxy_memory_cells"] = proxy.memory_cells
     if not proxy.fits:
         return TrialRecord(status="infeasible", violations=max(1, round(proxy.mean_violations)),

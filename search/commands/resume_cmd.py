@@ -21,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Resume with the saved config.toml; storage and name come from DIR."""
-    from search.commands.search_cmd import print_outcome
+    from search.commands.search_cmd import run_and_report
     from search.config import load_config
-    from search.runner import CONFIG_FILE, run_search
+    from search.layout import CONFIG_FILE
 
     directory = args.directory.expanduser().resolve()
     if not (directory / CONFIG_FILE).is_file():
@@ -34,5 +34,4 @@ def run(args: argparse.Namespace) -> int:
     if args.max_concurrent is not None:
         sets.append(f"search.max_concurrent={args.max_concurrent}")
     cfg = load_config(str(directory / CONFIG_FILE), sets)
-    outcome = run_search(cfg, resume=True, address=args.address, verbose=not args.quiet)
-    return print_outcome(outcome)
+    return run_and_report(cfg, resume=True, address=args.address, quiet=args.quiet)

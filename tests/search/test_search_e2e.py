@@ -32,7 +32,9 @@ def _rows(directory, name="trials.parquet"):
 
 
 def test_search_writes_every_column_and_the_exact_front(data_root, tmp_path):
-    cfg = load_config("tiny", tiny_sets(data_root, tmp_path, "e2e", 3))
+    # capacities every method's networks fit, so all three trials train
+    cfg = load_config("tiny", tiny_sets(data_root, tmp_path, "e2e", 3, "hardware.cap_nt=32",
+                                        "hardware.cap_r0=32", "hardware.cap_r1=32"))
     outcome = run_search(cfg, verbose=False)
     table = pq.read_table(outcome.directory / "trials.parquet")
     assert outcome.finished == 3 and table.num_rows == 3
@@ -70,7 +72,8 @@ def test_infeasible_trials_are_recorded_without_training(data_root, tmp_path):
 
 def test_a_failing_trial_is_an_error_row_and_the_search_goes_on(data_root, tmp_path):
     sets = tiny_sets(data_root, tmp_path, "fails", 2, "training.device='cuda:3'",
-                     "hardware.cap_r0=8", "hardware.cap_r1=16")  # every trial passes the proxy
+                     "hardware.cap_nt=32", "hardware.cap_r0=32",
+                     "hardware.cap_r1=32")  # every trial passes the proxy
     outcome = run_search(load_config("tiny", sets), verbose=False)
     rows = _rows(outcome.directory)
     assert len(rows) == 2 and {r["status"] for r in rows} == {"error"}
@@ -89,6 +92,9 @@ def test_resume_after_normal_stop_reaches_larger_count(data_root, tmp_path, caps
     assert len(after) == 4 and set(before) <= set(after)
     for trial_id, row in before.items():
         assert after[trial_id]["val_accuracy"] == row["val_accuracy"]
+    # the resumed segment samples anew: it does not replay the first segment's draws
+    first_draws = {(r["p1"], r["lr"]) for r in before.values()}
+    assert not first_draws & {(r["p1"], r["lr"]) for i, r in after.items() if i not in before}
     study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(first.directory))
     assert len(study.trials) == 4  # the sampler kept its history across segments
     assert "results:" in capsys.readouterr().out
@@ -107,7 +113,8 @@ def test_new_vs_resume_rules_exit_2(data_root, tmp_path, capsys):
     assert main(args) == 2
     assert "already holds a search" in capsys.readouterr().err
     assert main([*args, "--resume", "--set=training.epochs=3"]) == 2
-    assert "config differs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "config differs" in err and "[training].epochs: 2 -> 3" in err
     assert main(["resume", str(tmp_path / "nope")]) == 2
 
 
@@ -146,3 +153,17 @@ def test_storage_uri_holds_results_and_resumes(data_root, tmp_path):
     rows = _rows(remote_dir / "remote")
     assert grown.ran == 1 and len(rows) == 2 and first[0]["trial_id"] in {
         r["trial_id"] for r in rows}
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--gpus-per-trial", "1"], "[search].gpus_per_trial = 1 but the Ray cluster has 0 GPUs"),
+    (["--cpus-per-trial", "64"], "[search].cpus_per_trial = 64 but the Ray cluster has 2 CPUs"),
+])
+def test_impossible_resources_fail_fast_and_leave_the_name_usable(data_root, tmp_path, capsys,
+                                                                  flags, message):
+    sets = tiny_sets(data_root, tmp_path, "res", 1)
+    args = ["search", "--config", "tiny", *[f"--set={s}" for s in sets], "--quiet"]
+    assert main([*args, *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "res" / "config.toml").exists()
+    assert main(args) == 0  # the failed start did not claim the name

@@ -1,0 +1,74 @@
+"""Connecting to Ray: address checks, a fast reachability probe, and a resource check.
+
+Bad addresses and impossible resource requests become one-line ConfigErrors instead of a
+traceback or a search that waits forever for resources that never come.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+
+from hardware.errors import ConfigError
+
+ADDRESS = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
+
+
+def check_address(address: str) -> None:
+    """ConfigError unless `address` is "auto" or a reachable HOST:PORT."""
+    if address == "auto":
+        return
+    if address.startswith("ray://"):
+        raise ConfigError(f"--address {address}: Ray Client is not supported (its driver runs on "
+                          "the head node, away from the results directory); run mosaic-dse on "
+                          "the head node with --address auto")
+    match = ADDRESS.match(address)
+    if match is None:
+        raise ConfigError(f"--address must be auto or HOST:PORT, got {address!r} "
+                          "(e.g. --address 10.0.0.5:6379)")
+    host, port = match["host"].strip("[]"), int(match["port"])
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start "
+                          "one with `ray start --head` or fix --address") from None
+
+
+def init_ray(address: str | None) -> bool:
+    """Connect to `address` or start a local Ray; False if Ray was already initialised."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    if address:
+        check_address(address)
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot join the Ray cluster at {address}: {first}") from None
+    else:
+        ray.init(address="local", include_dashboard=False, **quiet)
+    return True
+
+
+def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """ConfigError when one trial asks for more CPUs/GPUs than the whole cluster has.
+
+    Skipped when MOSAIC_DSE_AUTOSCALING is set (an autoscaler will add nodes).
+    """
+    import ray
+
+    if os.environ.get("MOSAIC_DSE_AUTOSCALING"):
+        return
+    total = ray.cluster_resources()
+    for key, wanted, flag in (("CPU", cpus_per_trial, "cpus_per_trial"),
+                              ("GPU", gpus_per_trial, "gpus_per_trial")):
+        have = float(total.get(key, 0.0))
+        if wanted > have:
+            raise ConfigError(f"[search].{flag} = {wanted:g} but the Ray cluster has {have:g} "
+                              f"{key}s in all (lower --{flag.replace('_', '-')}, or set "
+                              "MOSAIC_DSE_AUTOSCALING=1 if nodes will be added)")

@@ -1,0 +1,45 @@
+"""Ray addresses: bad formats, Ray Client and unreachable clusters fail fast with one line."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from hardware.errors import ConfigError
+from search.cluster import check_address
+from search.runner import segment_seed
+
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("notaurl", "--address must be auto or HOST:PORT, got 'notaurl'"),
+    ("ray://10.0.0.1:10001", "Ray Client is not supported"),
+    ("host:99999999", "--address must be auto or HOST:PORT"),
+])
+def test_bad_address_formats(address, message):
+    with pytest.raises(ConfigError) as info:
+        check_address(address)
+    assert message in str(info.value)
+
+
+def test_unreachable_cluster_is_reported_not_waited_for():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        check_address(f"127.0.0.1:{port}")
+
+
+def test_auto_and_listening_ports_pass():
+    check_address("auto")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        check_address(f"127.0.0.1:{s.getsockname()[1]}")
+
+
+def test_segment_seed_is_the_seed_first_then_derived():
+    assert segment_seed(7, 0) == 7
+    later = {segment_seed(7, n) for n in (1, 2, 5)}
+    assert len(later) == 3 and 7 not in later
+    assert segment_seed(7, 5) == segment_seed(7, 5)  # reproducible
