@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial (fractions allowed)")
     p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], help="Optuna sampler")
     p.add_argument("--seed", type=int, help="sampler seed")
-    p.add_argument("--address", help="Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT "
+    p.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT "
                                      "(default: start a local Ray)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted search <storage>/<name> to --trials trials")
