@@ -17,6 +17,12 @@ def cell_types(rows: int, cols: int) -> np.ndarray:
     return types
 
 
+def r1_east_west(rows: int, cols: int) -> np.ndarray:
+    """bool (2R+1, 2C+1): R1 cells east/west of a tile (odd row); the others are north/south."""
+    types = cell_types(rows, cols)
+    return (types == R1) & (np.arange(types.shape[0]) % 2 == 1)[:, None]
+
+
 def cell_counts(rows: int, cols: int) -> tuple[int, int, int]:
     """(#NT, #R0, #R1) = (R*C, (R+1)(C+1), R(C+1) + (R+1)C)."""
     return rows * cols, (rows + 1) * (cols + 1), rows * (cols + 1) + (rows + 1) * cols

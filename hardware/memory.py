@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.geometry import NT, R0, R1, cell_counts, cell_types, tile_full_coords
+from hardware.geometry import (
+    NT,
+    R0,
+    R1,
+    cell_counts,
+    cell_types,
+    r1_east_west,
+    tile_full_coords,
+)
 from hardware.routing import ROTATE_90
 from hardware.spec import MosaicSpec
 
@@ -58,12 +66,11 @@ def minimum_config(usage: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, n
     usage[r + 1, c, IN_N] = k
     usage[r, c - 1, IN_E] = k
     usage[r, c + 1, IN_W] = k
-    types = cell_types(rows, cols)
-    odd_rows = np.broadcast_to((np.arange(types.shape[0]) % 2 == 1)[:, None], types.shape)
+    types, east_west = cell_types(rows, cols), r1_east_west(rows, cols)
     nt = usage[types == NT].max(axis=0)
     r0 = usage[types == R0].max(axis=0)
-    r1_ns = usage[(types == R1) & ~odd_rows].max(axis=0)
-    r1_ew = usage[(types == R1) & odd_rows].max(axis=0)
+    r1_ns = usage[(types == R1) & ~east_west].max(axis=0)
+    r1_ew = usage[east_west].max(axis=0)
     return nt, r0, np.maximum(r1_ns, r1_ew[UNROTATE_90])
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from hardware.errors import LinksError
-from hardware.geometry import NT, R0, R1, cell_types
+from hardware.geometry import NT, R0, R1, cell_types, r1_east_west
 from hardware.spec import MosaicSpec
 
 IN = {"N": 0, "E": 1, "S": 2, "W": 3}
@@ -147,8 +147,7 @@ def multicast_routers(links: np.ndarray, rows: int, cols: int, k: int) -> np.nda
     keys, table = _route_keys(links, rows, cols, k)
     cells = _distinct(keys // 8, links.shape[0] * table.n_ports // 8)
     neuron, cell = np.divmod(cells, table.n_ports // 8)
-    width = 2 * cols + 1
-    is_router = ~((cell // width) % 2 == 1) | ~((cell % width) % 2 == 1)
+    is_router = cell_types(rows, cols).ravel()[cell] != NT
     return np.bincount(neuron[is_router], minlength=links.shape[0])
 
 
@@ -191,10 +190,9 @@ def capacity_grid(spec: MosaicSpec) -> np.ndarray:
     cap = np.zeros(types.shape + (8,), dtype=np.int64)
     cap[types == NT] = spec.cap_nt
     cap[types == R0] = spec.cap_r0
-    r1 = np.asarray(spec.cap_r1)
-    odd_rows = (np.arange(types.shape[0]) % 2 == 1)[:, None] & np.ones(types.shape, bool)
-    cap[(types == R1) & ~odd_rows] = r1  # N/S of a tile: even row, odd column
-    cap[(types == R1) & odd_rows] = r1[ROTATE_90]  # E/W of a tile: odd row, even column
+    r1, east_west = np.asarray(spec.cap_r1), r1_east_west(spec.rows, spec.cols)
+    cap[(types == R1) & ~east_west] = r1
+    cap[east_west] = r1[ROTATE_90]
     return cap
 
 

@@ -17,12 +17,11 @@ class ResultsCallback(tune.Callback):
     the sampler has seen always has its row. The store is opened lazily and never pickled.
     """
 
-    def __init__(self, directory: str, config_text: str, total: int, finished_before: int,
-                 verbose: bool = True, remote: Any = None) -> None:
+    def __init__(self, directory: str, config_text: str, total: int, verbose: bool = True,
+                 remote: Any = None) -> None:
         self.directory = directory
         self.config_text = config_text
         self.total = total
-        self.finished_before = finished_before
         self.verbose = verbose
         self.remote = remote  # search.remote.RemoteResults when storage is a URI
         self._store = None

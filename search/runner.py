@@ -151,7 +151,7 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         write_config(cfg, directory)
         if remote is not None:
             remote.upload()
-        _fit(cfg, directory, ray_storage, remote, data, remaining, len(rows), verbose)
+        _fit(cfg, directory, ray_storage, remote, data, remaining, verbose)
     finally:
         if remote is not None and (directory / CONFIG_FILE).exists():
             remote.upload()  # the journal after the searcher's last tell
@@ -174,7 +174,7 @@ def segment_seed(seed: int, trials_so_far: int) -> int:
 
 
 def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteResults | None,
-         data: Any, remaining: int, finished: int, verbose: bool) -> None:
+         data: Any, remaining: int, verbose: bool) -> None:
     """Build the Tuner for one segment and run it; errors inside trials are recorded rows."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune tables: progress lines are ours
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl+C reaches the CLI
@@ -212,7 +212,7 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
         run_config=tune.RunConfig(
             name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=ray_storage, verbose=0,
             callbacks=[ResultsCallback(str(directory), cfg.to_toml(), cfg.search.trials,
-                                       finished, verbose, remote)],
+                                       verbose, remote)],
             failure_config=tune.FailureConfig(max_failures=0)),
     )
     tuner.fit()

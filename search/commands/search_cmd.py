@@ -61,13 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
 def run_and_report(cfg, resume: bool, address: str | None, quiet: bool) -> int:  # noqa: ANN001
     """Run the search; on Ctrl+C say how to continue it (exit 130), else print the outcome."""
+    from search.remote import is_uri
     from search.runner import results_directory, run_search
 
     try:
         outcome = run_search(cfg, resume=resume, address=address, verbose=not quiet)
     except KeyboardInterrupt:
         where = (results_directory(cfg.search.storage, cfg.search.name)
-                 if "://" not in cfg.search.storage else f"--name {cfg.search.name} --resume")
+                 if not is_uri(cfg.search.storage) else f"--name {cfg.search.name} --resume")
         print(f"mosaic-dse: interrupted; finished trials are saved. Continue with: "
               f"mosaic-dse resume {where}", file=sys.stderr)
         return 130

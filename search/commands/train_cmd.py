@@ -53,11 +53,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _save_links(path: Path, links: np.ndarray) -> None:
     """Atomically save the links as .npy."""
-    import os
+    import io
 
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, links)
-    os.replace(tmp, path)
+    from analysis.io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, links)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _print_summary(row: dict) -> None:
