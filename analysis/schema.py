@@ -42,18 +42,23 @@ HEAD_COLUMNS: tuple[Column, ...] = (
     Column("status", pa.string(), "`ok` (trained and routed), `infeasible` (the proxy predicted "
            "it does not fit; not trained) or `error` (training failed or diverged)."),
     Column("error", pa.string(), "Why the trial is infeasible or failed; null when ok."),
-    Column("method", pa.string(), "Training method: `routing_aware`, `deepr` or `mosaic_l2`."),
+    Column("method", pa.string(), "Training method: `routing_aware`, `deepr` or `mosaic` (the "
+           "registry in `model/methods.py`)."),
 )
 # The sampled/fixed parameters (rows, cols, cap_r0, p1, lr, ...) come between head and metrics.
 METRIC_COLUMNS: tuple[Column, ...] = (
-    Column("accuracy", pa.float64(), "Test accuracy in [0, 1]; reported, never used to select."),
+    Column("accuracy", pa.float64(), "Test accuracy in [0, 1] (over every shifted copy with "
+           "stride augmentation); reported, never used to select."),
+    Column("accuracy_first_copy", pa.float64(), "Test accuracy on the first copy of the test "
+           "set (equals `accuracy` without stride augmentation)."),
     Column("val_accuracy", pa.float64(), "Validation accuracy in [0, 1]: objective 1 (maximise)."),
     Column("train_accuracy", pa.float64(), "Training-set accuracy in [0, 1]."),
     Column("chip_memory_cells", pa.int64(), "Memory of the trial's chip spec (cells): "
            "objective 2 (minimise)."),
     Column("memory_cells", pa.int64(), "Memory of the smallest chip of the grid that hosts the "
            "trained network (cells); used for the method comparison."),
-    Column("proxy_memory_cells", pa.int64(), "Proxy's memory_cells predicted before training."),
+    Column("proxy_memory_cells", pa.int64(), "Proxy's memory_cells predicted before training; "
+           "null for methods with no hop profile before training (`mosaic`)."),
     Column("proxy_error", pa.float64(), "(proxy_memory_cells - memory_cells) / memory_cells."),
     Column("synapse_cells", pa.int64(), "Crossbar cells: R*C*K*K intra-tile + input rows * K."),
     Column("mappable", pa.bool_(), "The trained network routes on the trial's chip."),

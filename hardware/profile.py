@@ -122,12 +122,3 @@ def uniform_profile(rows: int, cols: int, k: int, n_links: int) -> tuple[float, 
     possible = k * int(n_d[1:].sum())
     p = min(1.0, n_links / possible) if possible else 0.0
     return tuple(0.0 if d == 0 or n_d[d] == 0 else p for d in range(n_d.size))
-
-
-def method_profile(method: str, rows: int, cols: int, k: int,
-                   hop_profile: Sequence[float]) -> tuple[float, ...]:
-    """The hop profile a method's networks are expected to have: the target itself when
-    rewiring is routing-aware, else the same total budget spread over all distances."""
-    if method == "routing_aware":
-        return tuple(float(p) for p in hop_profile)
-    return uniform_profile(rows, cols, k, int(link_budget(rows, cols, k, hop_profile).sum()))

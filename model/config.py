@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-METHODS = ("routing_aware", "deepr", "mosaic_l2")
+from model.methods import METHOD_NAMES
+
+METHODS = METHOD_NAMES  # the method registry's names (model.methods)
+RESETS = ("detached", "original")
+RATE_REGS = ("neuron", "population")
+LR_SCHEDULES = ("exponential", "polynomial")
 DATASETS = ("synthetic", "shd", "auto")
 
 
@@ -41,12 +46,25 @@ class DataConfig:
 class TrainConfig:
     """One training run of a tiled recurrent LIF network.
 
-    hop_profile: target fraction of active links per hop distance, indexed by distance
-    (index 0 unused, e.g. (0, p1, 0, p3)). tau: membrane time constant in seconds.
-    lr_decay: multiplicative learning-rate factor applied once per epoch.
+    method: a name of the method registry (`model.methods`). hop_profile: target fraction of
+    active links per hop distance, indexed by distance (index 0 unused, e.g. (0, p1, 0, p3)).
+    tau: membrane time constant in seconds; the decay per bin is exp(-bin width / tau).
+    reset: "detached" (theta subtracted after spiking, before the next decay, without gradient)
+    or "original" (the original study: the pre-reset membrane decays, then theta * z_{t-1} is
+    subtracted, with gradient).
+    lr_schedule: "exponential" (lr * lr_decay^epoch) or "polynomial" (the original's: constant
+    for the first 20% of the epochs, then to lr / 10 with power 0.5, counted in epochs).
     alpha: regrowth noise scale (new |w| = w_thr + alpha * w_thr * |n|, n ~ N(0, 1)).
-    rate_reg / target_rate: firing-rate regulariser weight and target (spikes per bin).
-    l2_lambda / l2_beta: `mosaic_l2` hop-cost penalty lambda * mean((exp(beta*hops)-1) * W^2).
+    rate_reg / target_rate / rate_reg_form: firing-rate regulariser weight and target;
+    "neuron": rate_reg * mean_i((rate_i - target_rate)^2) with rate_i spikes per bin of neuron i;
+    "population" (the original's): rate_reg * (target_rate - 10 * mean(z))^2.
+    mosaic_*: the Mosaic baseline (method "mosaic"), the original's constants as defaults:
+    penalty mosaic_lambda * mean(min(exp(mosaic_beta * hops) - 1, e^15) * W^2); after every
+    step beyond the first mosaic_warmup steps, recurrent weights with |w| < mosaic_prune_thr are
+    zeroed (they may grow back); after every step, weights are clipped to +-mosaic_clip_std
+    standard deviations of the recurrent matrix; mosaic_noise: programming noise
+    (w + mosaic_noise * max(W) * n on non-zero weights) in training forward passes (0 = off;
+    the original's noisy runs use 0.05).
     device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
     input_gain: input weights start N(0, (input_gain / sqrt(K * E[x^2]))^2) (E over training
     inputs), so each input-tile neuron's input current has a std of about input_gain.
@@ -65,8 +83,15 @@ class TrainConfig:
     threshold: float = 1.0
     rate_reg: float = 1e-3
     target_rate: float = 0.02
-    l2_lambda: float = 1e-3
-    l2_beta: float = 1.0
+    rate_reg_form: str = "neuron"
+    reset: str = "detached"
+    lr_schedule: str = "exponential"
+    mosaic_lambda: float = 0.1
+    mosaic_beta: float = 8.0
+    mosaic_prune_thr: float = 5e-4
+    mosaic_warmup: int = 10
+    mosaic_clip_std: float = 2.5
+    mosaic_noise: float = 0.0
     seed: int = 0
     device: str = "auto"
     progress: bool = False

@@ -1,46 +1,49 @@
-"""Rewiring of the inter-tile links once per epoch: routing-aware DeepR, DeepR, Mosaic L2.
+"""Link-level rewiring of the inter-tile links: initial links, protection, pruning, regrowth.
 
 A link (i -> t), t != tile(i), carries K weights W[i, t*K:(t+1)*K]; intra-tile blocks are not
-links and are never rewired. Methods (DESIGN.md 4):
-- routing_aware: prune links with fewer than min(prune_min, K) of their K weights at
-  |w| >= w_thr, then regrow uniformly at random among inactive pairs so that every (source tile
-  s, hop distance d) group holds exactly `link_budget[s, d]` links again.
-- deepr: the same pruning; regrowth uniform over all inter-tile pairs back to the same total
-  budget (the sum of the routing-aware table), with no per-distance constraint.
-- mosaic_l2: starts with every inter-tile link, trains with the hop-cost penalty
-  lambda * mean((exp(beta * hops) - 1) * W^2), and keeps the links of largest L2 norm: the kept
-  number falls linearly from all links to the budget over the first ceil(epochs / 2) epochs.
-Protection (routing_aware, deepr): links into the output tiles (the tiles of the last n_classes
+links and are never rewired. What each method does is its record in `model.methods`; this
+module implements each named strategy once (DESIGN.md 4):
+- pruning "deepr": once per epoch, links with fewer than min(prune_min, K) of their K weights at
+  |w| >= w_thr are removed; pruning "weights" (Mosaic) removes single weights during training
+  (`model.train`), and a link lives while any of its K weights is non-zero.
+- regrowth "per_distance": every (source tile s, hop distance d) group is refilled to exactly
+  `budget[s, d]` links, uniformly among its inactive eligible pairs; "uniform": the total budget
+  is refilled uniformly over all eligible pairs. Every regrown link gets fresh weights and zero
+  Adam moments, including a link pruned and chosen again in the same pass (`Rewiring.grown`).
+Protection (`protect_output`): links into the output tiles (the tiles of the last n_classes
 neurons) are frozen: the initial ones are never pruned and no new ones are grown. They count in
-their (s, d) group, so each group holds exactly its budget: `budget - protected` regrowable
-links plus the protected ones, and the realised hop profile is always the target one.
+their (s, d) group, so each group holds exactly its budget and the realised hop profile is the
+target one.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from hardware.errors import ConfigError
 from hardware.geometry import hop_distance_matrix
 from hardware.profile import link_budget, pair_groups, sample_links, sample_uniform_links
-from model.config import METHODS
+from model.methods import INITIAL_LINKS, PRUNING, REGROWTH, Method, get_method
 from model.network import output_tiles
+
+MAX_HOP_COST = math.exp(15.0)  # the Mosaic penalty's cap (without it beta = 8 overflows on 5x5)
 
 
 @dataclass(frozen=True)
 class LinkRules:
     """What rewiring may do on one grid.
 
-    method: one of model.config.METHODS; hop_profile: target p_d by hop distance d.
+    method: the method's record; hop_profile: target p_d by hop distance d.
     budget: int64 (T, D) links per (source tile, hop distance); groups: int64 (N, T) group id
     s * D + d of each (neuron, tile) pair; inter: bool (N, T) inter-tile pairs; into_output:
     bool (N, T) inter-tile pairs whose destination is an output tile.
     """
 
-    method: str
+    method: Method
     hop_profile: tuple[float, ...]
     rows: int
     cols: int
@@ -56,46 +59,63 @@ class LinkRules:
         return int(self.budget.sum())
 
 
+@dataclass(frozen=True)
+class Rewiring:
+    """One rewiring pass: the links after it and the links regrowth chose (fresh weights).
+
+    links, grown: bool (N, T); grown is a subset of links and may hold links that pruning
+    removed a moment earlier in the same pass.
+    """
+
+    links: np.ndarray = field(compare=False)
+    grown: np.ndarray = field(compare=False)
+
+
 def make_rules(method: str, rows: int, cols: int, neurons_per_tile: int, n_classes: int,
                hop_profile: tuple[float, ...]) -> LinkRules:
-    """LinkRules of a grid, hop profile and readout size (LinksError on a bad profile)."""
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}, got {method!r} "
-                          "(set [training].method)")
+    """LinkRules of a grid, hop profile and readout size (ConfigError for an unknown method,
+    LinksError for a bad profile)."""
+    record = get_method(method)
     k = neurons_per_tile
     budget = link_budget(rows, cols, k, hop_profile)
     groups, _ = pair_groups(rows, cols, k)
     tiles = np.arange(rows * cols)
     inter = (np.repeat(tiles, k)[:, None] != tiles[None, :])
     into_output = inter & np.isin(tiles, output_tiles(rows * cols * k, k, n_classes))[None, :]
-    return LinkRules(method, tuple(hop_profile), rows, cols, k, budget, groups, inter,
+    return LinkRules(record, tuple(hop_profile), rows, cols, k, budget, groups, inter,
                      into_output)
 
 
+_INITIAL: dict[str, Callable[[LinkRules, np.random.Generator], np.ndarray]] = {
+    "profile": lambda r, rng: sample_links(r.rows, r.cols, r.neurons_per_tile, r.hop_profile,
+                                           rng),
+    "uniform": lambda r, rng: sample_uniform_links(r.rows, r.cols, r.neurons_per_tile,
+                                                   r.total_budget, rng),
+    "all": lambda r, rng: r.inter.copy(),
+}
+
+
 def initial_links(rules: LinkRules, rng: np.random.Generator) -> np.ndarray:
-    """bool (N, T): exact per-(s, d) budget (routing_aware), uniform total budget (deepr), or
-    every inter-tile pair (mosaic_l2)."""
-    r, c, k = rules.rows, rules.cols, rules.neurons_per_tile
-    if rules.method == "routing_aware":
-        return sample_links(r, c, k, rules.hop_profile, rng)
-    if rules.method == "deepr":
-        return sample_uniform_links(r, c, k, rules.total_budget, rng)
-    return rules.inter.copy()
+    """bool (N, T): the method's initial links (see `model.methods.INITIAL_LINKS`)."""
+    return _INITIAL[rules.method.initial_links](rules, rng)
 
 
 def protected(rules: LinkRules, links: np.ndarray) -> np.ndarray:
-    """bool (N, T): links that rewiring never removes (active links into output tiles; none
-    for mosaic_l2)."""
-    if rules.method == "mosaic_l2":
+    """bool (N, T): links that rewiring never removes (active links into output tiles, for
+    methods that protect them)."""
+    if not rules.method.protect_output:
         return np.zeros_like(links)
     return links & rules.into_output
 
 
-def strong_weight_counts(w_rec: torch.Tensor, neurons_per_tile: int, w_thr: float) -> np.ndarray:
+def block_counts(w_rec: torch.Tensor, neurons_per_tile: int, w_thr: float) -> np.ndarray:
     """int64 (N, T): per (neuron, tile) pair, how many of its K weights have |w| >= w_thr."""
     n = w_rec.shape[0]
     strong = (w_rec.detach().abs() >= w_thr).reshape(n, n // neurons_per_tile, neurons_per_tile)
     return strong.sum(dim=2).cpu().numpy().astype(np.int64)
+
+
+strong_weight_counts = block_counts  # the DeepR name: strong weights per link
 
 
 def prune(links: np.ndarray, strong: np.ndarray, prune_min: int, neurons_per_tile: int,
@@ -107,8 +127,9 @@ def prune(links: np.ndarray, strong: np.ndarray, prune_min: int, neurons_per_til
 
 def regrow(links: np.ndarray, groups: np.ndarray, quota: np.ndarray, eligible: np.ndarray,
            rng: np.random.Generator) -> np.ndarray:
-    """bool (N, T): `links` plus, per group g, quota[g] - active[g] new links drawn uniformly
-    among the inactive `eligible` pairs of g (groups: int (N, T) ids in [0, len(quota)))."""
+    """bool (N, T): the links to add so that each group g holds quota[g] links again, drawn
+    uniformly among the inactive `eligible` pairs of g (groups: int (N, T) ids in
+    [0, len(quota))). Returns only the new links; `links | regrow(...)` is the result."""
     active = np.bincount(groups[links], minlength=quota.size)
     need = np.maximum(quota - active, 0)
     candidates = np.flatnonzero(eligible & ~links)
@@ -117,49 +138,48 @@ def regrow(links: np.ndarray, groups: np.ndarray, quota: np.ndarray, eligible: n
     sorted_groups = cand_groups[order]
     starts = np.searchsorted(sorted_groups, np.arange(quota.size))
     rank = np.arange(candidates.size) - starts[sorted_groups]
-    grown = links.copy().ravel()
+    grown = np.zeros(links.size, dtype=bool)
     grown[candidates[order[rank < need[sorted_groups]]]] = True
     return grown.reshape(links.shape)
 
 
-def keep_strongest(links: np.ndarray, w_rec: torch.Tensor, neurons_per_tile: int,
-                   n_keep: int) -> np.ndarray:
-    """bool (N, T): the `n_keep` active links of largest L2 norm of their K weights (ties:
-    lower flat index first)."""
-    n = w_rec.shape[0]
-    norms = w_rec.detach().reshape(n, n // neurons_per_tile, neurons_per_tile).square().sum(2)
-    norms = norms.cpu().double().numpy().ravel()
-    active = np.flatnonzero(links.ravel())
-    best = active[np.argsort(-norms[active], kind="stable")[:n_keep]]
-    kept = np.zeros(links.size, dtype=bool)
-    kept[best] = True
-    return kept.reshape(links.shape)
+def _prune_deepr(rules: LinkRules, links: np.ndarray, w_rec: torch.Tensor, w_thr: float,
+                 prune_min: int) -> np.ndarray:
+    strong = block_counts(w_rec, rules.neurons_per_tile, w_thr)
+    return prune(links, strong, prune_min, rules.neurons_per_tile, protected(rules, links))
 
 
-def l2_keep_count(rules: LinkRules, epoch: int, epochs: int) -> int:
-    """Links mosaic_l2 keeps after epoch `epoch` (1-based): linear from all inter-tile pairs
-    to the budget, reached after ceil(epochs / 2) epochs."""
-    n_all = int(rules.inter.sum())
-    fraction = min(1.0, epoch / max(1, -(-epochs // 2)))
-    return int(round(n_all - (n_all - rules.total_budget) * fraction))
+def _prune_weights(rules: LinkRules, links: np.ndarray, w_rec: torch.Tensor, w_thr: float,
+                   prune_min: int) -> np.ndarray:
+    # Single weights were removed during training; a link lives while any of its K does.
+    n, k = w_rec.shape[0], rules.neurons_per_tile
+    alive = (w_rec.detach() != 0).reshape(n, n // k, k).any(dim=2).cpu().numpy()
+    return links & alive
+
+
+_PRUNE = {"deepr": _prune_deepr, "weights": _prune_weights}
+_REGROW: dict[str, Callable[[LinkRules, np.ndarray, np.random.Generator], np.ndarray]] = {
+    "per_distance": lambda r, kept, rng: regrow(kept, r.groups, r.budget.ravel(),
+                                                r.inter & ~r.into_output, rng),
+    "uniform": lambda r, kept, rng: regrow(kept, np.zeros_like(r.groups),
+                                           np.array([r.total_budget]),
+                                           r.inter & ~r.into_output, rng),
+    "none": lambda r, kept, rng: np.zeros_like(kept),
+}
+if set(_INITIAL) != set(INITIAL_LINKS) or set(_PRUNE) != set(PRUNING) \
+        or set(_REGROW) != set(REGROWTH):  # a strategy named in model.methods lacks its code
+    raise ImportError("model.deepr does not implement every strategy of model.methods")
 
 
 def rewire(rules: LinkRules, links: np.ndarray, w_rec: torch.Tensor, *, w_thr: float,
-           prune_min: int, epoch: int, epochs: int, rng: np.random.Generator) -> np.ndarray:
-    """bool (N, T): the links after the end-of-epoch rewiring of `rules.method`.
+           prune_min: int, rng: np.random.Generator) -> Rewiring:
+    """The end-of-epoch rewiring of `rules.method`: prune, then regrow.
 
-    links: bool (N, T) before; w_rec: (N, N) recurrent weights; epoch: 1-based epoch just done.
+    links: bool (N, T) before; w_rec: (N, N) recurrent weights (masked).
     """
-    k = rules.neurons_per_tile
-    if rules.method == "mosaic_l2":
-        return keep_strongest(links, w_rec, k, l2_keep_count(rules, epoch, epochs))
-    strong = strong_weight_counts(w_rec, k, w_thr)
-    pruned = prune(links, strong, prune_min, k, protected(rules, links))
-    eligible = rules.inter & ~rules.into_output
-    if rules.method == "routing_aware":
-        return regrow(pruned, rules.groups, rules.budget.ravel(), eligible, rng)
-    single_group = np.zeros_like(rules.groups)
-    return regrow(pruned, single_group, np.array([rules.total_budget]), eligible, rng)
+    kept = _PRUNE[rules.method.pruning](rules, links, w_rec, w_thr, prune_min)
+    grown = _REGROW[rules.method.regrowth](rules, kept, rng)
+    return Rewiring(kept | grown, grown)
 
 
 def new_link_weights(grown: np.ndarray, neurons_per_tile: int, w_thr: float, alpha: float,
@@ -175,9 +195,14 @@ def new_link_weights(grown: np.ndarray, neurons_per_tile: int, w_thr: float, alp
     return weights
 
 
-def hop_cost(rules: LinkRules, beta: float) -> np.ndarray:
-    """float32 (N, N): exp(beta * hops) - 1 of each weight's link (0 inside a tile)."""
-    k = rules.neurons_per_tile
-    hops = hop_distance_matrix(rules.rows, rules.cols)
-    tile = np.arange(rules.inter.shape[0]) // k
-    return np.expm1(beta * hops[tile][:, tile]).astype(np.float32)
+def hop_cost(rows: int, cols: int, neurons_per_tile: int, beta: float) -> np.ndarray:
+    """float32 (N, N): min(exp(beta * hops) - 1, e^15) of each weight's link (0 in a tile).
+
+    The Mosaic penalty's factor, capped as in the original (clip(exp(beta*hops) - 1, 0, e^15));
+    with beta = 8 every distance >= 3 sits at the cap.
+    """
+    hops = hop_distance_matrix(rows, cols)
+    tile = np.arange(rows * cols * neurons_per_tile) // neurons_per_tile
+    with np.errstate(over="ignore"):
+        cost = np.minimum(np.expm1(beta * hops[tile][:, tile].astype(np.float64)), MAX_HOP_COST)
+    return cost.astype(np.float32)

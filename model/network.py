@@ -49,21 +49,37 @@ def spike_fn(x: torch.Tensor) -> torch.Tensor:
     return SpikeFunction.apply(x)
 
 
+RESETS = ("detached", "original")
+
+
+def check_reset(reset: str) -> None:
+    """ValueError unless `reset` is one of RESETS."""
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+
+
 def lif_step(v: torch.Tensor, z: torch.Tensor, current: torch.Tensor, w_rec: torch.Tensor,
-             decay: float, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+             decay: float, threshold: float,
+             reset: str = "detached") -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF time bin, state in and state out.
 
-    v, z: float (B, N) membrane after reset and spikes of the previous bin; current: float (B, N)
+    v, z: float (B, N) membrane state and spikes of the previous bin; current: float (B, N)
     input current of this bin; w_rec: float (N, N) effective recurrent weights (row = source).
-    Returns (v, z) of this bin. The reset subtracts theta * z with z detached.
+    Returns (v, z) of this bin. reset "detached": v is the membrane after subtracting theta * z
+    (z detached); "original": v is the pre-reset membrane and theta * z_{t-1} is subtracted at
+    the next bin, with gradient.
     """
+    if reset == "original":
+        u = decay * v + current + z @ w_rec - threshold * z
+        return u, spike_fn(u - threshold)
+    check_reset(reset)
     u = decay * v + current + z @ w_rec
     z_new = spike_fn(u - threshold)
     return u - threshold * z_new.detach(), z_new
 
 
 def lif_reference(currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
-                  threshold: float) -> torch.Tensor:
+                  threshold: float, reset: str = "detached") -> torch.Tensor:
     """Spikes float (B, T, N) of the recurrence by a plain autograd loop over `lif_step`.
 
     The simple reference of `lif_recurrence`; currents: float (B, T, N); w_rec: float (N, N).
@@ -73,7 +89,7 @@ def lif_reference(currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
     z = currents.new_zeros(batch, n)
     spikes = []
     for t in range(steps):
-        v, z = lif_step(v, z, currents[:, t], w_rec, decay, threshold)
+        v, z = lif_step(v, z, currents[:, t], w_rec, decay, threshold, reset)
         spikes.append(z)
     return torch.stack(spikes, dim=1)
 
@@ -89,8 +105,10 @@ class _LIFRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
-                threshold: float) -> torch.Tensor:
-        """Spikes (B, T, N); saves the membranes u (T, B, N) for the backward pass."""
+                threshold: float, subtract: float) -> torch.Tensor:
+        """Spikes (B, T, N); saves the membranes u (T, B, N) for the backward pass.
+
+        subtract: the detached reset (theta, or 0 when the reset lives in w_rec)."""
         steps_first = currents.transpose(0, 1).contiguous()  # (T, B, N): contiguous bins
         u_all = torch.empty_like(steps_first)
         v = steps_first.new_zeros(steps_first.shape[1:])
@@ -99,14 +117,14 @@ class _LIFRecurrence(torch.autograd.Function):
             u = torch.addmm(steps_first[t], z, w_rec, out=u_all[t])
             u.add_(v, alpha=decay)
             z = (u > threshold).to(u.dtype)
-            v = torch.sub(u, z, alpha=threshold)
+            v = torch.sub(u, z, alpha=subtract)
         ctx.save_for_backward(u_all, w_rec)
         ctx.decay, ctx.threshold = decay, threshold
         return (u_all > threshold).to(u_all.dtype).transpose(0, 1)
 
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
-        """Gradients for (currents, w_rec, decay, threshold), the last two None."""
+        """Gradients for (currents, w_rec, decay, threshold, subtract), the last three None."""
         u_all, w_rec = ctx.saved_tensors
         surrogate = surrogate_derivative(u_all - ctx.threshold)
         grad_z = grad_spikes.transpose(0, 1).contiguous()
@@ -120,17 +138,23 @@ class _LIFRecurrence(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             z_prev = (u_all[:-1] > ctx.threshold).to(u_all.dtype).flatten(0, 1)
             grad_w = z_prev.t() @ grad_u[1:].flatten(0, 1)
-        return grad_u.transpose(0, 1), grad_w, None, None
+        return grad_u.transpose(0, 1), grad_w, None, None, None
 
 
 def lif_recurrence(currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
-                   threshold: float) -> torch.Tensor:
+                   threshold: float, reset: str = "detached") -> torch.Tensor:
     """Spikes float (B, T, N) of the recurrent LIF layer, fused loop and hand-written BPTT.
 
     currents: float (B, T, N) input current per bin; w_rec: float (N, N) effective recurrent
-    weights (row = source neuron). Same values and gradients as `lif_reference`.
+    weights (row = source neuron). Same values and gradients as `lif_reference`. The
+    "original" reset -theta * z_{t-1} (with gradient) is the reset-free recurrence with
+    W - theta * I, so it runs through the same kernel without its detached reset.
     """
-    return _LIFRecurrence.apply(currents, w_rec, decay, threshold)
+    check_reset(reset)
+    if reset == "original":
+        eye = torch.eye(w_rec.shape[0], dtype=w_rec.dtype, device=w_rec.device)
+        return _LIFRecurrence.apply(currents, w_rec - threshold * eye, decay, threshold, 0.0)
+    return _LIFRecurrence.apply(currents, w_rec, decay, threshold, threshold)
 
 
 def expand_links(links: np.ndarray, neurons_per_tile: int) -> np.ndarray:
@@ -171,10 +195,13 @@ class TiledLIF(nn.Module):
     """
 
     def __init__(self, n_inputs: int, n_neurons: int, neurons_per_tile: int, decay: float,
-                 threshold: float) -> None:
+                 threshold: float, reset: str = "detached") -> None:
         super().__init__()
+        check_reset(reset)
         self.neurons_per_tile = neurons_per_tile
-        self.decay, self.threshold = decay, threshold
+        self.decay, self.threshold, self.reset = decay, threshold, reset
+        # relative weight noise in training forward passes (Mosaic baseline), from noise_gen
+        self.noise, self.noise_gen = 0.0, None
         # Only the first ceil(n_inputs / K) tiles have input rows: the input matmul skips the rest.
         self.input_columns = min(n_neurons, -(-n_inputs // neurons_per_tile) * neurons_per_tile)
         self.w_in = nn.Parameter(torch.zeros(n_inputs, n_neurons))
@@ -189,6 +216,19 @@ class TiledLIF(nn.Module):
         self.rec_mask.copy_(mask)
         return self.rec_mask
 
+    def effective_weights(self) -> torch.Tensor:
+        """float (N, N): the masked recurrent weights; while training with `noise` > 0, the
+        Mosaic baseline's programming noise: every non-zero weight w + noise * max(W) * n,
+        n ~ N(0, 1) (one draw per call), clipped to [-1, 1], with a straight-through gradient."""
+        w_rec = self.w_rec * self.rec_mask
+        if self.noise > 0 and self.training:
+            draw = torch.randn(w_rec.shape, generator=self.noise_gen, device=w_rec.device)
+            with torch.no_grad():
+                noisy = w_rec + (w_rec != 0) * self.noise * w_rec.max() * draw
+                noisy = noisy.clamp(-1.0, 1.0)
+            w_rec = w_rec + (noisy - w_rec).detach()
+        return w_rec
+
     def input_currents(self, x: torch.Tensor) -> torch.Tensor:
         """Input currents float (B, T, N) of inputs x float (B, T, n_inputs), one matmul."""
         cols = self.input_columns
@@ -198,8 +238,8 @@ class TiledLIF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes float (B, T, N) in {0, 1} for inputs x float (B, T, n_inputs)."""
-        w_rec = self.w_rec * self.rec_mask
-        return lif_recurrence(self.input_currents(x), w_rec, self.decay, self.threshold)
+        return lif_recurrence(self.input_currents(x), self.effective_weights(), self.decay,
+                              self.threshold, self.reset)
 
 
 def readout_logits(spikes: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -1,23 +1,26 @@
-"""Training of one tiled LIF network with DeepR rewiring: `train(spec, cfg, data, data_cfg)`.
+"""Training of one tiled LIF network with rewiring: `train(spec, cfg, data, data_cfg)`.
 
 Per epoch: shuffled mini-batches (uint8 numpy -> float tensors per batch), cross-entropy on the
-readout spike counts plus the firing-rate regulariser (plus the hop-cost penalty for mosaic_l2),
-masked Adam; then one rewiring (`model.deepr.rewire`; the DeepR methods skip it after the last
-epoch, where regrown links would keep untrained random weights) and the learning-rate decay.
-A non-finite loss or gradient stops training (diverged=True) instead of raising. At the end the
-network is evaluated on the train, validation and test splits. Nothing is written to disk.
-Randomness: input weights and batch order come from a torch.Generator seeded with cfg.seed,
-links, recurrent weights and rewiring from np.random.default_rng([cfg.seed, 1]); no global seed
-is touched, and the same seed gives the same result on CPU.
+readout spike counts plus the firing-rate regulariser (plus the method's penalty), masked Adam
+(for per-weight pruning also pruning and clipping after every step); then one rewiring
+(`model.deepr.rewire`; methods without `rewire_last_epoch` skip it after the last epoch, where
+regrown links would keep untrained random weights) and the learning-rate schedule. What
+differs between methods comes from their record in `model.methods`.
+A non-finite loss or gradient, or weights grown beyond any sensible scale, stops training
+(diverged=True) instead of raising. At the end the network is evaluated on the train,
+validation and test splits. Nothing is written to disk.
+Randomness: input weights, batch order and weight noise come from torch.Generators seeded with
+cfg.seed, links, recurrent weights and rewiring from np.random.default_rng([cfg.seed, 1]); no
+global seed is touched, and the same seed gives the same result on CPU.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,15 +31,18 @@ from hardware.errors import ConfigError
 from hardware.profile import realised_profile
 from hardware.spec import MosaicSpec
 from model import deepr
-from model.config import METHODS, DataConfig, TrainConfig
+from model.config import DataConfig, TrainConfig
+from model.evaluation import Evaluation, evaluate_split, to_tensor
+from model.methods import PENALTIES, get_method
 from model.network import TiledLIF, decay_factor, readout_logits
 from model.optim import MaskedAdam
+from model.setup import epoch_bar, learning_rate, validate_setup
 
 if TYPE_CHECKING:
     from model.data import BinnedDataset
 
-EVAL_BATCH = 256
 INIT_SAMPLES = 256  # training samples used to scale the input weights
+DIVERGED_WEIGHT = 1e3  # |w| beyond this many thresholds: a run that blew up (lr far too large)
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,14 @@ class TrainResult:
     """Outcome of one training run.
 
     Accuracies are fractions in [0, 1] (val_accuracy is NaN when the validation split is
-    empty). loss_curve: mean training loss per epoch run. links: bool (N, T) final links.
-    hop_profile: realised p_d by hop distance d. mean_spike_counts: float64 (N,) spikes per
-    test sample of each neuron. n_links: active inter-tile links. n_weights: weight slots of the
-    final network: N*K intra-tile + K per link + n_input_rows*K input weights. initial_rate /
-    final_rate: mean spikes per neuron per bin on the first training batch / the test set.
+    empty); with stride-augmented data `accuracy` is over every shifted copy of the test set
+    and `accuracy_first_copy` over its first copy (equal otherwise). loss_curve: mean training
+    loss per epoch run. links: bool (N, T) final links. w_in float32 (n_inputs, N) and w_rec
+    float32 (N, N): the effective (masked) weights. hop_profile: realised p_d by hop distance d.
+    mean_spike_counts: float64 (N,) spikes per test sample of each neuron. n_links: active
+    inter-tile links. n_weights: weight slots of the final network: N*K intra-tile + K per link
+    + n_input_rows*K input weights. initial_rate / final_rate: mean spikes per neuron per bin on
+    the first training batch / the test set.
     """
 
     accuracy: float
@@ -67,6 +76,21 @@ class TrainResult:
     epochs_run: int
     initial_rate: float = 0.0
     final_rate: float = 0.0
+    accuracy_first_copy: float = math.nan
+    w_in: np.ndarray | None = field(default=None, compare=False, repr=False)
+    w_rec: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What `train` tells its `on_epoch` callback after every epoch (rates: spikes/neuron/bin)."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    val_accuracy: float
+    firing_rate: float
+    n_links: int
 
 
 def resolve_device(name: str, cuda_available: bool | None = None) -> torch.device:
@@ -87,38 +111,6 @@ def resolve_device(name: str, cuda_available: bool | None = None) -> torch.devic
                       "(set [training].device)")
 
 
-def validate_setup(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset,
-                   data_cfg: DataConfig) -> None:
-    """Raise ConfigError when cfg, the chip and the data cannot train together."""
-    n, k, n_inputs = spec.n_neurons, spec.neurons_per_tile, data.n_inputs
-    checks = (
-        (cfg.method in METHODS, "training", "method", f"one of {METHODS}"),
-        (cfg.epochs >= 0, "training", "epochs", ">= 0"),
-        (cfg.batch_size >= 1, "training", "batch_size", ">= 1"),
-        (math.isfinite(cfg.lr) and cfg.lr > 0, "training", "lr", "finite and > 0"),
-        (0 < cfg.lr_decay <= 1, "training", "lr_decay", "in (0, 1]"),
-        (cfg.tau > 0, "training", "tau", "> 0 seconds"),
-        (cfg.threshold > 0, "training", "threshold", "> 0"),
-        (cfg.w_thr >= 0, "training", "w_thr", ">= 0"),
-        (cfg.prune_min >= 0, "training", "prune_min", ">= 0"),
-        (cfg.alpha >= 0, "training", "alpha", ">= 0"),
-        (cfg.input_gain > 0, "training", "input_gain", "> 0"),
-        (data_cfg.duration > 0, "data", "duration", "> 0 seconds"),
-    )
-    for ok, section, key, rule in checks:
-        if not ok:
-            value = getattr(cfg if section == "training" else data_cfg, key)
-            raise ConfigError(f"{key} must be {rule}, got {value!r} (set [{section}].{key})")
-    if data.n_classes > n:
-        raise ConfigError(f"the readout needs n_classes = {data.n_classes} neurons but the chip "
-                          f"has N = {n} (enlarge [hardware] rows/cols/neurons_per_tile)")
-    if -(-n_inputs // k) > spec.n_tiles:
-        raise ConfigError(f"n_inputs = {n_inputs} needs {-(-n_inputs // k)} input tiles of "
-                          f"{k} rows but the chip has {spec.n_tiles} tiles (lower [data].n_inputs)")
-    if len(data.train_y) == 0:
-        raise ConfigError("the training split is empty (lower [data].val_fraction or add data)")
-
-
 @dataclass
 class _Run:
     """Mutable state of one training run (internal)."""
@@ -131,6 +123,7 @@ class _Run:
     gen: torch.Generator
     device: torch.device
     hop_cost: torch.Tensor | None
+    initial_rate: float = 0.0
 
 
 def input_scale(train_x: np.ndarray, neurons_per_tile: int) -> float:
@@ -144,12 +137,12 @@ def initial_weights(rules: deepr.LinkRules, links: np.ndarray, cfg: TrainConfig,
                     rng: np.random.Generator) -> np.ndarray:
     """float32 (N, N): +-(w_thr + alpha * w_thr * |n|) on intra-tile blocks and active links.
 
-    mosaic_l2 starts with every link, so its inter-tile weights are scaled by
-    sqrt(budget / all links) to give the same recurrent input variance as the DeepR methods.
+    A dense start ("all" links) scales its inter-tile weights by sqrt(budget / all links), so
+    the recurrent input has the variance of a budgeted start with the same profile.
     """
     k = rules.neurons_per_tile
     w = deepr.new_link_weights(links | ~rules.inter, k, cfg.w_thr, cfg.alpha, rng)
-    if rules.method == "mosaic_l2":
+    if rules.method.initial_links == "all":
         shrink = math.sqrt(max(rules.total_budget, 1) / max(int(rules.inter.sum()), 1))
         w *= np.where(np.repeat(rules.inter, k, axis=1), shrink, 1.0).astype(np.float32)
     return w
@@ -165,29 +158,24 @@ def build_run(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg:
                              tuple(cfg.hop_profile))
     links = deepr.initial_links(rules, rng)
     decay = decay_factor(data_cfg.duration, data.time_bins, cfg.tau)
-    net = TiledLIF(data.n_inputs, spec.n_neurons, k, decay, cfg.threshold)
+    net = TiledLIF(data.n_inputs, spec.n_neurons, k, decay, cfg.threshold, cfg.reset)
     scale = cfg.input_gain * input_scale(data.train_x, k)
     with torch.no_grad():
         net.w_in.copy_(torch.randn(net.w_in.shape, generator=gen) * scale)
         net.w_rec.copy_(torch.from_numpy(initial_weights(rules, links, cfg, rng)))
     net.set_links(links)
     net.to(device)
+    if rules.method.penalty == "mosaic_hop" and cfg.mosaic_noise > 0:
+        net.noise = cfg.mosaic_noise
+        net.noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
     optimizer = MaskedAdam(net.parameters(), lr=cfg.lr)
     optimizer.set_mask(net.w_in, net.in_mask.bool())
     optimizer.set_mask(net.w_rec, net.rec_mask.bool())
     cost = None
-    if cfg.method == "mosaic_l2":
-        cost = torch.from_numpy(deepr.hop_cost(rules, cfg.l2_beta)).to(device)
+    if rules.method.penalty == "mosaic_hop":
+        cost = torch.from_numpy(deepr.hop_cost(spec.rows, spec.cols, k, cfg.mosaic_beta))
+        cost = cost.to(device)
     return _Run(net, optimizer, rules, links, rng, gen, device, cost)
-
-
-def to_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    """float32 tensor on `device` of a uint8 numpy batch (n, time_bins, n_inputs).
-
-    Slices of a memory-mapped split are read-only: np.require copies those (torch wants
-    writable memory) and passes fancy-indexed batches (already copies) through.
-    """
-    return torch.from_numpy(np.require(x, requirements=("C", "W"))).to(device).float()
 
 
 def batch_order(n: int, batch_size: int, gen: torch.Generator) -> list[np.ndarray]:
@@ -196,17 +184,35 @@ def batch_order(n: int, batch_size: int, gen: torch.Generator) -> list[np.ndarra
     return [np.sort(perm[i:i + batch_size]) for i in range(0, n, batch_size)]
 
 
+def rate_penalty(spikes: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """The firing-rate regulariser of spikes float (B, T, N) (see TrainConfig.rate_reg_form)."""
+    if cfg.rate_reg_form == "population":
+        return cfg.rate_reg * (cfg.target_rate - 10.0 * spikes.mean()).square()
+    rate = spikes.mean(dim=(0, 1))
+    return cfg.rate_reg * (rate - cfg.target_rate).square().mean()
+
+
+def _mosaic_hop_penalty(run: _Run, cfg: TrainConfig) -> torch.Tensor:
+    w = run.net.w_rec * run.net.rec_mask
+    return cfg.mosaic_lambda * (run.hop_cost * w.square()).mean()
+
+
+_PENALTY: dict[str, Callable[[_Run, TrainConfig], torch.Tensor] | None] = {
+    "none": None, "mosaic_hop": _mosaic_hop_penalty}
+if set(_PENALTY) != set(PENALTIES):  # a penalty named in model.methods lacks its code
+    raise ImportError("model.train does not implement every penalty of model.methods")
+
+
 def batch_loss(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
                n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, spikes (B, T, N)): cross-entropy on readout counts + rate regulariser
-    rate_reg * mean_i((rate_i - target_rate)^2) (rate: spikes per bin) + hop-cost penalty."""
+    """(loss, spikes (B, T, N)): cross-entropy on readout counts + rate regulariser + the
+    method's penalty."""
     spikes = run.net(x)
     loss = functional.cross_entropy(readout_logits(spikes, n_classes), y)
-    rate = spikes.mean(dim=(0, 1))
-    loss = loss + cfg.rate_reg * (rate - cfg.target_rate).square().mean()
-    if run.hop_cost is not None:
-        w = run.net.w_rec * run.net.rec_mask
-        loss = loss + cfg.l2_lambda * (run.hop_cost * w.square()).mean()
+    loss = loss + rate_penalty(spikes, cfg)
+    penalty = _PENALTY[run.rules.method.penalty]
+    if penalty is not None:
+        loss = loss + penalty(run, cfg)
     return loss, spikes
 
 
@@ -216,10 +222,33 @@ def gradients_finite(net: TiledLIF) -> bool:
     return bool(torch.isfinite(torch.stack(norms)).all()) if norms else True
 
 
+@torch.no_grad()
+def prune_and_clip_weights(run: _Run, cfg: TrainConfig, prune: bool) -> None:
+    """The Mosaic baseline's per-step weight rules, as in the original: zero every recurrent
+    weight with |w| < mosaic_prune_thr (when `prune`; not a mask: a zeroed weight may grow
+    back), then clip recurrent and input weights to +-mosaic_clip_std standard deviations of
+    the effective recurrent matrix (zeros included) and the input weights together."""
+    net = run.net
+    if prune:
+        net.w_rec.masked_fill_(net.w_rec.abs() < cfg.mosaic_prune_thr, 0.0)
+    if cfg.mosaic_clip_std > 0:
+        # the original's one matrix holds the input blocks too: the std is over both; over
+        # non-zero weights only (see the docstring)
+        both = torch.cat([(net.w_rec * net.rec_mask).flatten(), net.w_in[net.in_mask.bool()]])
+        both = both[both != 0]
+        if both.numel() < 2:
+            return
+        bound = cfg.mosaic_clip_std * float(both.std())
+        net.w_rec.clamp_(-bound, bound)
+        net.w_in.clamp_(-bound, bound)
+
+
 def run_epoch(run: _Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> tuple[float, str]:
     """(mean loss, "" or a divergence message) of one pass over the training split."""
     losses = []
-    for b, idx in enumerate(batch_order(len(data.train_y), cfg.batch_size, run.gen)):
+    per_weight = run.rules.method.pruning == "weights"
+    batches = batch_order(len(data.train_y), cfg.batch_size, run.gen)
+    for b, idx in enumerate(batches):
         x = to_tensor(data.train_x[idx], run.device)
         y = torch.from_numpy(np.asarray(data.train_y[idx], dtype=np.int64)).to(run.device)
         run.optimizer.zero_grad(set_to_none=True)
@@ -232,112 +261,140 @@ def run_epoch(run: _Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> t
         if not gradients_finite(run.net):
             return math.nan, f"non-finite gradient at {where} (lower [training].lr)"
         run.optimizer.step()
+        if per_weight:
+            step = (epoch - 1) * len(batches) + b + 1
+            prune_and_clip_weights(run, cfg, prune=step > cfg.mosaic_warmup)
         losses.append(value)
+    largest = max(float(p.detach().abs().max()) for p in run.net.parameters())
+    if not largest < DIVERGED_WEIGHT * cfg.threshold:
+        return math.nan, (f"weights reached |w| = {largest:.3g} at epoch {epoch} "
+                          "(lower [training].lr)")
     return float(np.mean(losses)), ""
 
 
-def apply_rewiring(run: _Run, cfg: TrainConfig, epoch: int) -> None:
-    """Rewire the links after `epoch` (1-based): zero removed weights and their Adam moments,
-    give regrown links fresh weights with zero moments."""
+def apply_rewiring(run: _Run, cfg: TrainConfig) -> None:
+    """Rewire the links: zero removed weights and their Adam moments, give every regrown link
+    fresh weights and zero moments (also a link pruned and chosen again in the same pass)."""
     net, k = run.net, run.rules.neurons_per_tile
-    new_links = deepr.rewire(run.rules, run.links, net.w_rec, w_thr=cfg.w_thr,
-                             prune_min=cfg.prune_min, epoch=epoch, epochs=cfg.epochs,
-                             rng=run.rng)
-    grown = new_links & ~run.links
-    fresh = torch.from_numpy(deepr.new_link_weights(grown, k, cfg.w_thr, cfg.alpha, run.rng))
-    grown_entries = torch.from_numpy(np.repeat(grown, k, axis=1)).to(run.device)
-    mask = net.set_links(new_links).bool()
+    weights = net.w_rec * net.rec_mask
+    rewiring = deepr.rewire(run.rules, run.links, weights, w_thr=cfg.w_thr,
+                            prune_min=cfg.prune_min, rng=run.rng)
+    if run.rules.method.pruning == "weights":
+        run.links = rewiring.links  # the links in use; zeroed weights may still grow back
+        return
+    fresh = torch.from_numpy(deepr.new_link_weights(rewiring.grown, k, cfg.w_thr, cfg.alpha,
+                                                    run.rng))
+    grown_entries = torch.from_numpy(np.repeat(rewiring.grown, k, axis=1)).to(run.device)
+    mask = net.set_links(rewiring.links).bool()
     run.optimizer.set_mask(net.w_rec, mask, reset=grown_entries)
     with torch.no_grad():
         net.w_rec.copy_(torch.where(grown_entries, fresh.to(run.device), net.w_rec))
-    run.links = new_links
+    run.links = rewiring.links
 
 
-@torch.no_grad()
-def evaluate(net: TiledLIF, x: np.ndarray, y: np.ndarray, n_classes: int,
-             device: torch.device) -> tuple[float, np.ndarray]:
-    """(accuracy, spike counts float64 (N,) summed over samples) on one split (NaN if empty)."""
-    counts = np.zeros(net.w_rec.shape[0])
-    correct = 0
-    for start in range(0, len(y), EVAL_BATCH):
-        spikes = net(to_tensor(x[start:start + EVAL_BATCH], device))
-        pred = readout_logits(spikes, n_classes).argmax(dim=1).cpu().numpy()
-        correct += int((pred == np.asarray(y[start:start + EVAL_BATCH])).sum())
-        counts += spikes.sum(dim=(0, 1)).double().cpu().numpy()
-    return (correct / len(y) if len(y) else math.nan), counts
+OnEpoch = Callable[[EpochReport, Callable[[], dict[str, np.ndarray]]], None]
 
 
-def initial_rate(run: _Run, data: BinnedDataset) -> float:
-    """Mean spikes per neuron per bin of the initial network on the first training batch."""
-    with torch.no_grad():
-        x = to_tensor(data.train_x[:EVAL_BATCH], run.device)
-        return float(run.net(x).mean())
+def fit(run: _Run, data: BinnedDataset, cfg: TrainConfig, start_epoch: int = 0,
+        curve: list[float] | None = None,
+        on_epoch: OnEpoch | None = None) -> tuple[list[float], str]:
+    """Train epochs start_epoch+1 .. cfg.epochs; returns (per-epoch mean losses, divergence
+    message or ""). on_epoch(report, checkpoint) is called after every epoch's rewiring;
+    checkpoint() returns the run's state (`model.checkpoint.run_state`) for saving."""
+    from model.checkpoint import run_state
 
-
-def epoch_bar(cfg: TrainConfig) -> Iterable[int]:
-    """A tqdm bar over epochs when cfg.progress and stderr is a terminal, else a plain range."""
-    if cfg.progress and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return tqdm(range(1, cfg.epochs + 1), desc="epochs", unit="epoch", leave=False)
-    return range(1, cfg.epochs + 1)
-
-
-def fit(run: _Run, data: BinnedDataset, cfg: TrainConfig) -> tuple[list[float], str]:
-    """Train for cfg.epochs; returns (per-epoch mean losses, divergence message or "")."""
-    curve: list[float] = []
-    bar = epoch_bar(cfg)
+    curve = list(curve or [])
+    bar = epoch_bar(cfg, start_epoch)
+    rewire_last = run.rules.method.rewire_last_epoch
     for epoch in bar:
+        for group in run.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, epoch - 1)
         loss, message = run_epoch(run, data, cfg, epoch)
         if message:
             return curve, message
         curve.append(loss)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss:.3f}")
-        # DeepR regrowth after the last epoch would add untrained random weights: skip it.
-        if cfg.method == "mosaic_l2" or epoch < cfg.epochs:
-            apply_rewiring(run, cfg, epoch)
-        for group in run.optimizer.param_groups:
-            group["lr"] = cfg.lr * cfg.lr_decay ** epoch
+        if rewire_last or epoch < cfg.epochs:
+            apply_rewiring(run, cfg)
+        if on_epoch is not None:
+            on_epoch(epoch_report(run, data, epoch, cfg.epochs, loss),
+                     partial(run_state, run, epoch, list(curve)))
     return curve, ""
 
 
-def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset,
-          data_cfg: DataConfig) -> TrainResult:
+def epoch_report(run: _Run, data: BinnedDataset, epoch: int, epochs: int,
+                 loss: float) -> EpochReport:
+    """Validation accuracy, firing rate and links of the network after `epoch`."""
+    val = evaluate_split(run.net, data.val_x, data.val_y, data.n_classes, run.device,
+                         copies_of(data))
+    rate = val.spike_counts.sum() / max(len(data.val_y), 1) / data.time_bins
+    return EpochReport(epoch, epochs, loss, val.accuracy,
+                       float(rate / run.net.w_rec.shape[0]), int(run.links.sum()))
+
+
+def copies_of(data: BinnedDataset) -> int:
+    """Shifted copies per sample in each split (1 without stride augmentation)."""
+    return int(getattr(data, "copies", 1))
+
+
+def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig, *,
+          on_epoch: OnEpoch | None = None,
+          state: dict[str, np.ndarray] | None = None) -> TrainResult:
     """Train the network of `spec` on `data` with `cfg` (data_cfg gives the bins' duration).
 
+    on_epoch(report, checkpoint): called after every epoch; checkpoint() gives the run's state
+    to save. state: such a checkpoint to continue from (same spec, cfg and data).
     Raises ConfigError / LinksError for settings that cannot work; a diverging run returns
     diverged=True with a message instead.
     """
     validate_setup(spec, cfg, data, data_cfg)
+    get_method(cfg.method)
     start = time.perf_counter()
     run = build_run(spec, cfg, data, data_cfg, resolve_device(cfg.device))
-    rate0 = initial_rate(run, data)
-    curve, message = fit(run, data, cfg)
+    run.initial_rate = initial_rate(run, data)
+    epoch0, curve0 = 0, []
+    if state is not None:
+        from model.checkpoint import restore_state
+
+        epoch0, curve0 = restore_state(run, state)
+    curve, message = fit(run, data, cfg, epoch0, curve0, on_epoch)
     seconds = time.perf_counter() - start
-    n_classes, net, device = data.n_classes, run.net, run.device
-    acc, counts = evaluate(net, data.test_x, data.test_y, n_classes, device)
-    val_acc, _ = evaluate(net, data.val_x, data.val_y, n_classes, device)
-    train_acc, _ = evaluate(net, data.train_x, data.train_y, n_classes, device)
-    return result_of(run, data, curve, message, (acc, val_acc, train_acc), counts, seconds,
-                     rate0)
+    copies, n_classes, device = copies_of(data), data.n_classes, run.device
+    run.net.eval()
+    test = evaluate_split(run.net, data.test_x, data.test_y, n_classes, device, copies)
+    val = evaluate_split(run.net, data.val_x, data.val_y, n_classes, device, copies)
+    train_eval = evaluate_split(run.net, data.train_x, data.train_y, n_classes, device, copies)
+    return result_of(run, data, curve, message, (test, val, train_eval), seconds)
+
+
+def initial_rate(run: _Run, data: BinnedDataset) -> float:
+    """Mean spikes per neuron per bin of the initial network on the first training batch."""
+    with torch.no_grad():
+        x = to_tensor(data.train_x[:256], run.device)
+        return float(run.net(x).mean())
 
 
 def result_of(run: _Run, data: BinnedDataset, curve: list[float], message: str,
-              accuracies: tuple[float, float, float], test_counts: np.ndarray, seconds: float,
-              rate0: float) -> TrainResult:
+              evals: tuple[Evaluation, Evaluation, Evaluation], seconds: float) -> TrainResult:
     """Assemble the TrainResult of a finished (or diverged) run."""
     rules, links = run.rules, run.links
+    test, val, train_eval = evals
     k = rules.neurons_per_tile
     n = links.shape[0]
     n_test = max(len(data.test_y), 1)
     n_links = int(links.sum())
+    with torch.no_grad():
+        w_rec = (run.net.w_rec * run.net.rec_mask).cpu().numpy()
+        w_in = (run.net.w_in * run.net.in_mask).cpu().numpy()
     return TrainResult(
-        accuracy=accuracies[0], val_accuracy=accuracies[1], train_accuracy=accuracies[2],
+        accuracy=test.accuracy, val_accuracy=val.accuracy, train_accuracy=train_eval.accuracy,
+        accuracy_first_copy=test.first_copy_accuracy,
         loss_curve=tuple(curve), links=links.copy(),
         hop_profile=tuple(float(p) for p in realised_profile(links, rules.rows, rules.cols, k)),
-        mean_spike_counts=test_counts / n_test, n_links=n_links,
+        mean_spike_counts=test.spike_counts / n_test, n_links=n_links,
         n_weights=n * k + n_links * k + data.n_inputs * k, n_input_rows=data.n_inputs,
         train_seconds=seconds, diverged=bool(message), message=message or "ok",
-        epochs_run=len(curve), initial_rate=rate0,
-        final_rate=float(test_counts.sum() / n_test / data.time_bins / n))
+        epochs_run=len(curve), initial_rate=run.initial_rate,
+        final_rate=float(test.spike_counts.sum() / n_test / data.time_bins / n),
+        w_in=w_in, w_rec=w_rec)

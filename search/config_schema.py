@@ -19,7 +19,15 @@ from typing import Any, get_type_hints
 
 from hardware.errors import ConfigError
 from hardware.spec import MosaicSpec
-from model.config import DATASETS, METHODS, DataConfig, TrainConfig
+from model.config import (
+    DATASETS,
+    LR_SCHEDULES,
+    METHODS,
+    RATE_REGS,
+    RESETS,
+    DataConfig,
+    TrainConfig,
+)
 from model.synthetic import N_CHANNELS
 from search.space import Param, parse_param
 
@@ -106,7 +114,11 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
                  "epochs": AT_LEAST_1, "batch_size": AT_LEAST_1, "w_thr": NON_NEGATIVE,
                  "prune_min": NON_NEGATIVE, "alpha": NON_NEGATIVE, "tau": POSITIVE,
                  "threshold": POSITIVE, "rate_reg": NON_NEGATIVE, "target_rate": NON_NEGATIVE,
-                 "l2_lambda": NON_NEGATIVE, "l2_beta": NON_NEGATIVE, "seed": NON_NEGATIVE,
+                 "rate_reg_form": RATE_REGS, "reset": RESETS, "lr_schedule": LR_SCHEDULES,
+                 "mosaic_lambda": NON_NEGATIVE, "mosaic_beta": NON_NEGATIVE,
+                 "mosaic_prune_thr": NON_NEGATIVE, "mosaic_warmup": NON_NEGATIVE,
+                 "mosaic_clip_std": NON_NEGATIVE, "mosaic_noise": NON_NEGATIVE,
+                 "seed": NON_NEGATIVE,
                  "input_gain": POSITIVE,
                  "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
 }

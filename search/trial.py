@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
-from hardware.profile import method_profile
 from hardware.proxy import ProxyCache, predict
 from hardware.routing import check_mapping, multicast_routers
 from hardware.spec import MosaicSpec
 from model.config import DataConfig, TrainConfig
+from model.methods import expected_profile
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,11 @@ class TrialRecord:
     status: str  # "ok" | "infeasible" | "error"
     method: str
     chip_memory_cells: int
-    proxy_memory_cells: int
+    proxy_memory_cells: int | None
     params: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     accuracy: float | None = None
+    accuracy_first_copy: float | None = None
     val_accuracy: float | None = None
     train_accuracy: float | None = None
     memory_cells: int | None = None
@@ -96,15 +97,19 @@ def evaluate(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: Data
     """`run_trial` plus the trained links (bool (N, T); None when nothing was trained)."""
     base = {"method": train_cfg.method, "params": params, "seed": train_cfg.seed,
             "chip_memory_cells": chip_memory_cells(spec)}
-    expected = method_profile(train_cfg.method, spec.rows, spec.cols, spec.neurons_per_tile,
-                              train_cfg.hop_profile)
-    proxy = predict(spec, expected, settings.proxy_seeds, settings.proxy_threshold, proxy_cache)
-    base["proxy_memory_cells"] = proxy.memory_cells
-    if not proxy.fits:
-        return TrialRecord(status="infeasible", violations=max(1, round(proxy.mean_violations)),
-                           error=f"proxy: {proxy.mappable_fraction:.0%} of sampled networks map "
-                                 f"(mean {proxy.mean_violations:.1f} port violations)",
-                           **base), None
+    expected = expected_profile(train_cfg.method, spec.rows, spec.cols, spec.neurons_per_tile,
+                                train_cfg.hop_profile)
+    base["proxy_memory_cells"] = None
+    if expected is not None:  # else no profile is known before training: the router judges
+        proxy = predict(spec, expected, settings.proxy_seeds, settings.proxy_threshold,
+                        proxy_cache)
+        base["proxy_memory_cells"] = proxy.memory_cells
+        if not proxy.fits:
+            return TrialRecord(status="infeasible",
+                               violations=max(1, round(proxy.mean_violations)),
+                               error=f"proxy: {proxy.mappable_fraction:.0%} of sampled networks "
+                                     f"map (mean {proxy.mean_violations:.1f} port violations)",
+                               **base), None
     from model.train import train  # torch only when a trial really trains
 
     start = time.perf_counter()
@@ -126,9 +131,11 @@ def _trained_record(spec: MosaicSpec, result: Any, base: dict[str, Any]) -> Tria
     routing = check_mapping(spec, result.links)
     memory = memory_of_usage(routing.usage, spec).memory_cells
     return TrialRecord(
-        status="ok", accuracy=result.accuracy, val_accuracy=result.val_accuracy,
+        status="ok", accuracy=result.accuracy, accuracy_first_copy=result.accuracy_first_copy,
+        val_accuracy=result.val_accuracy,
         train_accuracy=result.train_accuracy, memory_cells=memory,
-        proxy_error=(base["proxy_memory_cells"] - memory) / memory if memory else None,
+        proxy_error=(base["proxy_memory_cells"] - memory) / memory
+        if memory and base["proxy_memory_cells"] is not None else None,
         synapse_cells=synapse_cells(spec, result.n_input_rows), mappable=routing.mappable,
         violations=routing.violations, n_links=routing.n_links, n_weights=result.n_weights,
         hop_profile=tuple(float(p) for p in result.hop_profile),

@@ -77,7 +77,7 @@ def test_geometric_bins_when_weight_counts_are_many():
 def test_helpers_and_empty_inputs():
     assert memory_to_reach(np.array([0.5, 0.9]), np.array([10.0, 30.0]), 0.6) == 30.0
     assert np.isnan(memory_to_reach(np.array([0.5]), np.array([10.0]), 0.6))
-    assert reference_method(["deepr", "mosaic_l2"]) == "deepr"
+    assert reference_method(["deepr", "mosaic"]) == "deepr"
     assert reference_method(["deepr", "routing_aware"]) == "routing_aware"
     nothing = _study().assign(status="error")
     assert iso_accuracy_memory(nothing).empty

@@ -104,14 +104,3 @@ def test_proxy_memory_is_close_to_exact_memory_of_sampled_networks():
     assert abs(predicted - np.mean(exact)) / np.mean(exact) < 0.15
 
 
-def test_method_profile_spreads_the_same_budget_for_non_routing_aware_methods():
-    from hardware.profile import method_profile
-
-    target = (0, 0.8, 0, 0.2)
-    assert method_profile("routing_aware", 3, 3, 8, target) == (0.0, 0.8, 0.0, 0.2)
-    spread = method_profile("deepr", 3, 3, 8, target)
-    reachable = [d for d in range(len(spread)) if n_tiles_at_distance(3, 3)[:, d].sum() > 0]
-    assert len({spread[d] for d in reachable if d > 0}) == 1  # one p for every distance
-    budget = link_budget(3, 3, 8, target).sum()
-    assert abs(link_budget(3, 3, 8, spread).sum() - budget) <= 9  # rounding, per tile
-    assert spread[7] > 0  # long links expected, unlike the routing-aware target

@@ -33,24 +33,42 @@ def random_weights(rng: np.random.Generator, n: int, w_thr: float) -> torch.Tens
     return torch.from_numpy(rng.normal(0.0, 1.5 * w_thr, (n, n)).astype(np.float32))
 
 
+def check_pass(rules, before, weights, rewiring, prune_min):
+    """What every DeepR pass must do: weak unprotected links go, the regrown ones replace
+    exactly the pruned ones, and every link kept without regrowth is strong or protected."""
+    k = rules.neurons_per_tile
+    strong = deepr.block_counts(weights, k, 0.1) >= min(prune_min, k)
+    frozen = deepr.protected(rules, before)
+    kept = rewiring.links & ~rewiring.grown
+    assert (kept <= before).all()  # nothing appears without regrowth
+    assert (strong | frozen)[kept].all()  # a weak unprotected link never survives as is
+    weak = before & ~strong & ~frozen
+    np.testing.assert_array_equal(kept, before & ~weak)
+    assert not (rewiring.grown & kept).any()
+    assert (rewiring.grown <= rewiring.links).all()
+    return int(weak.sum()), int(rewiring.grown.sum())
+
+
 @pytest.mark.parametrize("seed", range(25))
 def test_routing_aware_keeps_exact_budget_after_every_step(seed):
     rules, rng = random_case(seed, "routing_aware")
     links = deepr.initial_links(rules, rng)
     k, n = rules.neurons_per_tile, links.shape[0]
     frozen = deepr.protected(rules, links)
-    for epoch in range(1, 5):
+    for _ in range(4):
         prev = links
-        links = deepr.rewire(rules, links, random_weights(rng, n, 0.1), w_thr=0.1,
-                             prune_min=int(rng.integers(0, k + 3)), epoch=epoch, epochs=4,
-                             rng=rng)
+        weights, prune_min = random_weights(rng, n, 0.1), int(rng.integers(0, k + 3))
+        rewiring = deepr.rewire(rules, links, weights, w_thr=0.1, prune_min=prune_min, rng=rng)
+        links = rewiring.links
+        n_weak, n_grown = check_pass(rules, prev, weights, rewiring, prune_min)
+        assert n_grown == n_weak  # each group refilled to its budget: one new link per pruned
         counts = link_counts(links, rules.rows, rules.cols, k)
         np.testing.assert_array_equal(counts, rules.budget)
         non_protected = link_counts(links & ~frozen, rules.rows, rules.cols, k)
         protected = link_counts(frozen, rules.rows, rules.cols, k)
         np.testing.assert_array_equal(non_protected, rules.budget - protected)
         assert (links[frozen]).all()  # protected links never removed
-        assert not (links & ~prev & rules.into_output).any()  # none grown into output tiles
+        assert not (rewiring.grown & rules.into_output).any()  # none grown into output tiles
         assert not (links & ~rules.inter).any()  # intra-tile pairs are never links
 
 
@@ -60,35 +78,58 @@ def test_deepr_keeps_total_budget_after_every_step(seed):
     links = deepr.initial_links(rules, rng)
     assert links.sum() == rules.total_budget
     frozen = deepr.protected(rules, links)
-    for epoch in range(1, 5):
-        links = deepr.rewire(rules, links, random_weights(rng, links.shape[0], 0.1), w_thr=0.1,
-                             prune_min=2, epoch=epoch, epochs=4, rng=rng)
+    for _ in range(4):
+        prev = links
+        weights = random_weights(rng, links.shape[0], 0.1)
+        rewiring = deepr.rewire(rules, links, weights, w_thr=0.1, prune_min=2, rng=rng)
+        links = rewiring.links
+        n_weak, n_grown = check_pass(rules, prev, weights, rewiring, 2)
+        assert n_grown == n_weak
         assert links.sum() == rules.total_budget
         assert links[frozen].all()
         assert not (links & ~rules.inter).any()
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_mosaic_l2_prunes_to_budget_by_schedule(seed):
-    rules, rng = random_case(seed, "mosaic_l2")
-    links = deepr.initial_links(rules, rng)
+def test_a_pass_prunes_and_regrows_on_average():
+    # The random cases above must exercise rewiring, not pass on untouched links.
+    pruned = 0
+    for seed in range(10):
+        rules, rng = random_case(seed, "routing_aware")
+        links = deepr.initial_links(rules, rng)
+        weights = random_weights(rng, links.shape[0], 0.1)
+        pruned += int(deepr.rewire(rules, links, weights, w_thr=0.1, prune_min=2,
+                                   rng=rng).grown.sum())
+    assert pruned > 20
+
+
+def test_a_full_group_regrows_its_pruned_links_in_place():
+    # 1x2 grid, K = 2, p1 = 1: every inter-tile pair is a link, so each pruned link is the only
+    # free pair of its group and is chosen again: it must be reported as grown (fresh weights).
+    rules = deepr.make_rules("routing_aware", 1, 2, 2, 1, (0.0, 1.0))
+    links = deepr.initial_links(rules, np.random.default_rng(0))
+    assert links.sum() == 4
+    w = torch.full((4, 4), 0.5)
+    w[0, 2:] = 0.01  # neuron 0 -> tile 1 is weak (tile 1 holds the output neuron 3 ...)
+    w[2, :2] = 0.01  # ... so neuron 2 -> tile 0 is the weak unprotected link
+    rewiring = deepr.rewire(rules, links, w, w_thr=0.1, prune_min=1,
+                            rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(rewiring.links, links)
+    assert rewiring.grown.tolist() == [[False, False], [False, False], [True, False],
+                                       [False, False]]
+
+
+def test_mosaic_starts_dense_and_keeps_links_with_a_non_zero_weight():
+    rules = deepr.make_rules("mosaic", 1, 2, 2, 1, (0.0, 0.5))
+    links = deepr.initial_links(rules, np.random.default_rng(0))
     np.testing.assert_array_equal(links, rules.inter)
-    epochs = int(rng.integers(1, 6))
-    for epoch in range(1, epochs + 1):
-        prev = links
-        links = deepr.rewire(rules, links, random_weights(rng, links.shape[0], 0.1), w_thr=0.1,
-                             prune_min=2, epoch=epoch, epochs=epochs, rng=rng)
-        assert links.sum() == deepr.l2_keep_count(rules, epoch, epochs)
-        assert not (links & ~prev).any()  # only pruning, no regrowth
-    assert links.sum() == rules.total_budget
-
-
-def test_l2_keep_count_schedule():
-    # 1x2 grid, K = 2: 4 inter-tile pairs; p1 = 0.5 -> budget round(0.5 * 2 * 1) = 1 per tile.
-    rules = deepr.make_rules("mosaic_l2", 1, 2, 2, 1, (0.0, 0.5))
-    assert rules.total_budget == 2
-    assert [deepr.l2_keep_count(rules, e, 4) for e in (1, 2, 3, 4)] == [3, 2, 2, 2]
-    assert deepr.l2_keep_count(rules, 1, 1) == 2
+    w = torch.zeros(4, 4)
+    w[0, 3] = 1e-6  # one tiny non-zero weight keeps neuron 0 -> tile 1
+    w[1, 0] = 0.3  # intra-tile: not a link
+    rewiring = deepr.rewire(rules, links, w, w_thr=0.1, prune_min=2,
+                            rng=np.random.default_rng(0))
+    assert rewiring.links.tolist() == [[False, True], [False, False], [False, False],
+                                       [False, False]]
+    assert not rewiring.grown.any()
 
 
 def test_prune_rule_by_hand():
@@ -122,8 +163,10 @@ def test_regrow_fills_each_group_uniformly():
     eligible[1, 3] = False
     counts = np.zeros((2, 4))
     for seed in range(400):
-        out = deepr.regrow(links, groups, np.array([2, 1, 1]), eligible,
+        new = deepr.regrow(links, groups, np.array([2, 1, 1]), eligible,
                            np.random.default_rng(seed))
+        assert not (new & links).any()
+        out = links | new
         assert out[0, 0]
         assert np.bincount(groups[out], minlength=3).tolist() == [2, 1, 1]
         counts += out
@@ -150,8 +193,8 @@ def test_protection_covers_links_into_output_tiles_only():
     assert rules.into_output[:, 1:].sum() == 6 - 2 + 6 - 2
     links = deepr.initial_links(rules, np.random.default_rng(0))
     np.testing.assert_array_equal(deepr.protected(rules, links), links & rules.into_output)
-    l2_rules = deepr.make_rules("mosaic_l2", 1, 3, 2, 3, (0.0, 1.0))
-    assert not deepr.protected(l2_rules, l2_rules.inter).any()
+    mosaic_rules = deepr.make_rules("mosaic", 1, 3, 2, 3, (0.0, 1.0))
+    assert not deepr.protected(mosaic_rules, mosaic_rules.inter).any()
 
 
 def test_new_link_weights_law():
@@ -168,23 +211,17 @@ def test_new_link_weights_law():
     assert abs((big > 0).mean() - 0.5) < 0.03
 
 
-def test_keep_strongest_by_l2_norm():
-    w = torch.zeros(4, 4)
-    w[0, 2:] = torch.tensor([0.3, 0.4])  # norm^2 0.25
-    w[1, 2:] = torch.tensor([0.1, 0.1])  # 0.02
-    w[2, :2] = torch.tensor([0.0, -0.6])  # 0.36
-    links = np.array([[False, True], [False, True], [True, False], [True, False]])
-    kept = deepr.keep_strongest(links, w, 2, 2)
-    assert kept.tolist() == [[False, True], [False, False], [True, False], [False, False]]
-
-
 def test_hop_cost_by_hand():
     # 1x3 grid, K = 1: hops 0 -> 1 is 1, 0 -> 2 is 2*2+1 = 5 (same row).
-    rules = deepr.make_rules("mosaic_l2", 1, 3, 1, 1, (0.0, 0.5))
-    cost = deepr.hop_cost(rules, 0.5)
+    cost = deepr.hop_cost(1, 3, 1, 0.5)
     assert cost[0, 0] == 0
     assert cost[0, 1] == pytest.approx(math.exp(0.5) - 1)
     assert cost[0, 2] == pytest.approx(math.exp(2.5) - 1)
+    # beta = 8 (the original's): 1 hop gives e^8 - 1 = 2980, 5 hops e^40 - 1 is capped at e^15.
+    cost = deepr.hop_cost(1, 3, 1, 8.0)
+    assert cost[0, 1] == pytest.approx(math.exp(8) - 1, rel=1e-6)
+    assert cost[0, 2] == pytest.approx(math.exp(15), rel=1e-6)
+    assert np.isfinite(deepr.hop_cost(5, 5, 2, 8.0)).all()
 
 
 def test_unknown_method_is_a_config_error():

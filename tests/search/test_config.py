@@ -80,7 +80,7 @@ ERRORS = [
      "largest grid (2x2) has 3 hops"),
     ("training", "method", "{ choices = [] }", "choices must be a non-empty list, got []"),
     ("training", "method", '"deepR"', "[training].method: must be one of routing_aware, "
-     "deepr, mosaic_l2 (did you mean deepr?), got 'deepR'"),
+     "deepr, mosaic (did you mean deepr?), got 'deepR'"),
     ("training", "method", '{ choices = ["deepr", "dpr"] }', "choice must be one of"),
     ("training", "method", '{ choices = ["deepr"], default = "routing_aware" }',
      "default must be one of the choices"),
