@@ -93,8 +93,8 @@ def run_trial(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: Dat
 
 def evaluate(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: DataConfig,
              params: dict[str, Any], settings: TrialSettings = TrialSettings(),
-             proxy_cache: ProxyCache | None = None) -> tuple[TrialRecord, np.ndarray | None]:
-    """`run_trial` plus the trained links (bool (N, T); None when nothing was trained)."""
+             proxy_cache: ProxyCache | None = None) -> tuple[TrialRecord, Any]:
+    """`run_trial` plus the TrainResult (None when nothing was trained)."""
     base = {"method": train_cfg.method, "params": params, "seed": train_cfg.seed,
             "chip_memory_cells": chip_memory_cells(spec)}
     expected = expected_profile(train_cfg.method, spec.rows, spec.cols, spec.neurons_per_tile,
@@ -122,8 +122,8 @@ def evaluate(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: Data
                            **base), None
     if result.diverged:
         return TrialRecord(status="error", error=f"diverged: {result.message}",
-                           train_seconds=result.train_seconds, **base), result.links
-    return _trained_record(spec, result, base), result.links
+                           train_seconds=result.train_seconds, **base), result
+    return _trained_record(spec, result, base), result
 
 
 def _trained_record(spec: MosaicSpec, result: Any, base: dict[str, Any]) -> TrialRecord:

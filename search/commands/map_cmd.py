@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
 from hardware.profile import realised_profile, sample_links, validate_profile
 from hardware.routing import check_mapping, port_usage
 from hardware.spec import PORTS, MosaicSpec
+from search.network_file import load_network
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,20 +25,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--links", type=Path, help="boolean (N, T) links: .npy, or .npz key links")
+    source.add_argument("--network", type=Path, metavar="FILE.npz",
+                        help="a network saved by `train --save-network`, routed on its own chip "
+                             "unless --rows/--cols/--neurons-per-tile/--cap-* are given")
     source.add_argument(
         "--profile",
         help="draw a random network with this hop profile, "
         "comma-separated p_d by distance, e.g. 0,0.8,0,0.1",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random network (--profile)")
-    p.add_argument("--rows", type=int, required=True)
-    p.add_argument("--cols", type=int, required=True)
-    p.add_argument("--neurons-per-tile", type=int, required=True)
+    p.add_argument("--rows", type=int)
+    p.add_argument("--cols", type=int)
+    p.add_argument("--neurons-per-tile", type=int)
     for cap in ("nt", "r0", "r1"):
         p.add_argument(
             f"--cap-{cap}",
             type=_caps,
-            required=True,
             help=f"{cap.upper()} port capacity: one int or 8 comma-separated ints",
         )
     p.add_argument(
@@ -144,12 +148,27 @@ def _print_table(spec: MosaicSpec, report: dict) -> None:
     print(f"hop profile: {profile or 'no inter-tile links'}")
 
 
+CHIP_FLAGS = ("rows", "cols", "neurons_per_tile", "cap_nt", "cap_r0", "cap_r1")
+
+
+def chip_of(args: argparse.Namespace) -> MosaicSpec:
+    """The chip from the flags; with --network, the file's chip with any flag overriding it."""
+    given = {f: getattr(args, f) for f in CHIP_FLAGS if getattr(args, f) is not None}
+    if args.network is not None:
+        saved = load_network(args.network).spec
+        return replace(saved, **given)
+    missing = [f"--{f.replace('_', '-')}" for f in CHIP_FLAGS if f not in given]
+    if missing:
+        raise LinksError(f"map needs the chip: give {', '.join(missing)} (or --network FILE.npz)")
+    return MosaicSpec(**given)
+
+
 def run(args: argparse.Namespace) -> int:
     """Route the network and print the report (table or JSON)."""
-    spec = MosaicSpec(
-        args.rows, args.cols, args.neurons_per_tile, args.cap_nt, args.cap_r0, args.cap_r1
-    )
-    if args.links is not None:
+    spec = chip_of(args)
+    if args.network is not None:
+        links = load_network(args.network).links
+    elif args.links is not None:
         links = load_links(args.links)
     else:
         profile = _profile(args.profile, spec.rows, spec.cols)

@@ -19,6 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_options(p, default="tiny")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--save-links", type=Path, help="save the final boolean links (N, T) as .npy")
+    p.add_argument("--save-network", type=Path, metavar="FILE.npz",
+                   help="save the trained network (weights, links, hop profile, chip, resolved "
+                        "config) as .npz, readable with numpy alone; route it with "
+                        "`mosaic-dse map --network FILE.npz`")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -29,26 +33,53 @@ def run(args: argparse.Namespace) -> int:
 
     from model.data import load_dataset
     from search.config import build_trial, load_config, resolve_defaults
+    from search.network_file import check_writable, save_network
     from search.runner import _json_default
     from search.trial import TrialSettings, evaluate
 
     cfg = load_config(args.config, args.overrides)
+    if args.save_network is not None:
+        check_writable(args.save_network)
+    if args.save_links is not None:
+        check_writable_links(args.save_links)
     params = resolve_defaults(cfg)
     print("resolved: " + ", ".join(f"{k}={v}" for k, v in params.items()), file=sys.stderr)
     spec, train_cfg = build_trial(cfg, params)
     train_cfg = replace(train_cfg, progress=not args.quiet and not args.json)
     data = load_dataset(cfg.data)
     # `train` runs what it is told: the proxy only reports, it does not gate
-    record, links = evaluate(spec, train_cfg, data, cfg.data, params,
-                             TrialSettings(proxy_threshold=0.0))
+    record, result = evaluate(spec, train_cfg, data, cfg.data, params,
+                              TrialSettings(proxy_threshold=0.0))
     row = record.to_row()
-    if args.save_links is not None and links is not None:
-        _save_links(args.save_links, links)
+    if args.save_links is not None and result is not None:
+        _save_links(args.save_links, result.links)
+    if args.save_network is not None and result is not None:
+        save_network(args.save_network, spec, result.links, result.w_in, result.w_rec,
+                     result.hop_profile, trial_toml(cfg, params))
     if args.json:
         print(json.dumps(row, default=_json_default))
     else:
         _print_summary(row)
     return 0 if record.status == "ok" else 1
+
+
+def trial_toml(cfg, params: dict) -> str:  # noqa: ANN001 - a SearchConfig
+    """The config with every range and choice fixed at this run's value, as TOML text."""
+    from search.config import dump_toml
+
+    doc = cfg.to_dict()
+    for p in cfg.params:
+        value = params[p.name]
+        doc[p.section][p.name] = list(value) if isinstance(value, tuple) else value
+    return f"# mosaic-dse train: the resolved config of this run\n{dump_toml(doc)}"
+
+
+def check_writable_links(path: Path) -> None:
+    """LinksError unless the --save-links directory exists (checked before training)."""
+    from hardware.errors import LinksError
+
+    if not path.expanduser().resolve().parent.is_dir():
+        raise LinksError(f"--save-links directory {path.parent} does not exist (create it first)")
 
 
 def _save_links(path: Path, links: np.ndarray) -> None:

@@ -238,3 +238,61 @@ def test_rewiring_zeroes_removed_weights_and_moments(method, data):
         assert (run.net.w_rec[grown].abs() >= cfg.w_thr).all()  # fresh +-(w_thr + ...) weights
         n_removed += int((before & ~run.links).sum())
     assert n_removed > 0  # the case exercises pruning
+
+
+def test_checkpoint_continues_exactly(data):
+    # Stop after epoch 2 of 4 (as a killed worker would), continue from the checkpoint: the
+    # result equals the uninterrupted run's, bit for bit, on CPU.
+    from model.checkpoint import CheckpointError
+
+    cfg = dataclasses.replace(FAST, epochs=4)
+    full = train(make_spec(2, 2, 4), cfg, data, DATA_CFG)
+    saved = {}
+
+    def keep(report, checkpoint):
+        if report.epoch == 2:
+            saved.update(checkpoint())
+
+    train(make_spec(2, 2, 4), dataclasses.replace(cfg, epochs=4), data, DATA_CFG,
+          on_epoch=keep)
+    resumed = train(make_spec(2, 2, 4), cfg, data, DATA_CFG, state=saved)
+    assert resumed.loss_curve == full.loss_curve
+    np.testing.assert_array_equal(resumed.links, full.links)
+    np.testing.assert_array_equal(resumed.w_rec, full.w_rec)
+    assert resumed.accuracy == full.accuracy
+    with pytest.raises(CheckpointError, match="does not match this run"):
+        train(make_spec(2, 3, 4), cfg, data, DATA_CFG, state=saved)
+
+
+def test_epoch_reports(data):
+    reports = []
+    train(make_spec(2, 2, 4), dataclasses.replace(FAST, epochs=3), data, DATA_CFG,
+          on_epoch=lambda report, _: reports.append(report))
+    assert [r.epoch for r in reports] == [1, 2, 3] and all(r.epochs == 3 for r in reports)
+    assert all(0 <= r.val_accuracy <= 1 and r.firing_rate > 0 for r in reports)
+    assert reports[-1].n_links == int(link_budget(2, 2, 4, FAST.hop_profile).sum())
+
+
+def test_learning_rate_schedules_by_hand():
+    from model.setup import learning_rate
+
+    exp = TrainConfig(lr=0.1, lr_decay=0.5, epochs=10)
+    assert [learning_rate(exp, e) for e in (0, 1, 3)] == pytest.approx([0.1, 0.05, 0.0125])
+    poly = TrainConfig(lr=0.1, epochs=10, lr_schedule="polynomial")
+    # constant for the first 20% (2 epochs); after 6 epochs q = (0.6 - 0.2) / 0.8 = 0.5:
+    # 0.01 + 0.09 * 0.5^0.5 = 0.07364; after all 10: lr / 10.
+    assert [learning_rate(poly, e) for e in (0, 2, 6, 10)] == pytest.approx(
+        [0.1, 0.1, 0.01 + 0.09 * 0.5 ** 0.5, 0.01])
+
+
+def test_rate_regularisers_by_hand():
+    from model.train import rate_penalty
+
+    spikes = torch.zeros(2, 5, 4)
+    spikes[:, :, 0] = 1.0  # neuron 0 fires every bin, the others never: mean z = 0.25
+    neuron = TrainConfig(rate_reg=2.0, target_rate=0.25)
+    # per neuron: 2 * mean((1 - 0.25)^2, 3 x (0 - 0.25)^2) = 2 * (0.5625 + 3 * 0.0625) / 4
+    assert float(rate_penalty(spikes, neuron)) == pytest.approx(0.375)
+    population = TrainConfig(rate_reg=2.0, target_rate=5.0, rate_reg_form="population")
+    # the original: 2 * (5 - 10 * 0.25)^2 = 12.5
+    assert float(rate_penalty(spikes, population)) == pytest.approx(12.5)
