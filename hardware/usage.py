@@ -15,6 +15,9 @@ from hardware.errors import LinksError
 from hardware.routing import capacity_grid, route_ports, route_table, validate_links
 from hardware.spec import MosaicSpec
 
+MIN_BATCH = 32
+REFILTER_AFTER = 4096  # route marks of dead links gathered before a refilter is considered
+
 
 def _keys_with_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of int64 `keys` (sorted) and how often each occurs."""
@@ -44,6 +47,7 @@ class PortUsageTracker:
         self.capacity = capacity_grid(spec).ravel()
         self.links = links.copy()
         self._tile = np.arange(links.shape[0]) // k
+        self._mark_pair = np.repeat(np.arange(spec.n_tiles**2), np.diff(self.table.offsets))
         dtype = np.uint16 if spec.n_tiles < 2**16 else np.int32  # a count is at most T - 1
         neuron, dest = np.nonzero(links)
         keys = self._keys(neuron, dest)[0]
@@ -113,6 +117,14 @@ class PortUsageTracker:
         """Deactivate every link of bool (N, T) `links`."""
         self.remove(*np.nonzero(links))
 
+    def _marks(self, neuron: np.ndarray,
+               dest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Route marks of links neuron[j] -> dest[j]: int64 keys neuron * P + port, ports,
+        owner j, and bool `opens` (the neuron does not use the port yet)."""
+        keys, lengths = self._keys(neuron, dest)
+        owner = np.repeat(np.arange(neuron.size), lengths)
+        return keys, keys % self.n_ports, owner, self.counts.reshape(-1)[keys] == 0
+
     def fits(self, neuron: np.ndarray, dest: np.ndarray) -> np.ndarray:
         """bool (M,): whether each link alone can be added without any port exceeding capacity.
 
@@ -121,29 +133,106 @@ class PortUsageTracker:
         only open for its neuron through another link of that neuron, which it blocks too.
         """
         neuron, dest = self._pairs(neuron, dest)
-        keys, lengths = self._keys(neuron, dest)
-        ports = keys % self.n_ports
-        blocked = (self.counts.reshape(-1)[keys] == 0) & (self.usage[ports] >= self.capacity[ports])
-        owner = np.repeat(np.arange(neuron.size), lengths)
+        _, ports, owner, opens = self._marks(neuron, dest)
+        blocked = opens & (self.usage[ports] >= self.capacity[ports])
         return np.bincount(owner[blocked], minlength=neuron.size) == 0
+
+    def fitting_pairs(self) -> np.ndarray:
+        """bool (N, T): `fits` of every (neuron, tile) pair at once, from the full ports only.
+
+        Cost ~ K * (route marks through full ports), so it pays off when many candidates wait.
+        """
+        k, n_tiles = self.spec.neurons_per_tile, self.spec.n_tiles
+        marks = np.flatnonzero((self.usage >= self.capacity)[self.table.ports])
+        pair, port = self._mark_pair[marks], self.table.ports[marks]
+        neurons = (pair // n_tiles * k)[:, None] + np.arange(k)
+        blocked = self.counts[neurons, port[:, None]] == 0  # (marks, K)
+        out = np.zeros(n_tiles * n_tiles * k, dtype=bool)
+        out[((pair * k)[:, None] + np.arange(k))[blocked]] = True
+        return ~out.reshape(n_tiles, n_tiles, k).transpose(0, 2, 1).reshape(-1, n_tiles)
+
+    def _refilter_cost(self) -> int:
+        """`fitting_pairs`' work in units of one gathered route mark (about 4 of its elements)."""
+        full_marks = np.count_nonzero((self.usage >= self.capacity)[self.table.ports])
+        return full_marks * self.spec.neurons_per_tile // 4
 
     def fitting_prefix(self, neuron: np.ndarray, dest: np.ndarray) -> int:
         """How many leading links of the ordered batch neuron[j] -> dest[j] can be added one
-        after the other with every port within capacity (M when all of them can).
-
-        Exactly the sequential rule: a port's usage rises at the first link of the batch that
-        brings a neuron not yet using it, so the batch's j-th link fits iff every port it opens
-        has usage + (neurons opened there by links before j) < capacity.
-        """
+        after the other with every port within capacity (M when all of them can)."""
         neuron, dest = self._pairs(neuron, dest)
-        keys, lengths = self._keys(neuron, dest)
-        owner = np.repeat(np.arange(neuron.size), lengths)
-        opens = self.counts.reshape(-1)[keys] == 0
-        keys, owner = keys[opens], owner[opens]
+        keys, _, owner, opens = self._marks(neuron, dest)
+        return self._prefix(keys[opens], owner[opens], neuron.size)[0]
+
+    def _prefix(self, keys: np.ndarray, owner: np.ndarray,
+                size: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """(prefix length, owner, port) of the distinct (neuron, port) openings `keys` made by
+        links `owner` (ascending) of an ordered batch of `size` links.
+
+        The sequential rule: a port's usage rises at the first link of the batch that brings a
+        neuron not yet using it, so link j fits iff every port it opens has
+        usage + (neurons opened there by links before j) < capacity.
+        """
         keys, first = np.unique(keys, return_index=True)  # first mark = earliest link (stable)
         owner, ports = owner[first], keys % self.n_ports
         order = np.lexsort((owner, ports))
-        ports, owner = ports[order], owner[order]
-        rank = np.arange(ports.size) - np.searchsorted(ports, ports)
-        over = self.usage[ports] + rank >= self.capacity[ports]
-        return int(owner[over].min()) if over.any() else int(neuron.size)
+        by_port, by_owner = ports[order], owner[order]
+        rank = np.arange(by_port.size) - np.searchsorted(by_port, by_port)
+        over = self.usage[by_port] + rank >= self.capacity[by_port]
+        return (int(by_owner[over].min()) if over.any() else size), owner, ports
+
+    def add_in_order(self, neuron: np.ndarray, dest: np.ndarray, group: np.ndarray | None = None,
+                     quota_left: np.ndarray | None = None) -> np.ndarray:
+        """bool (M,): which of the ordered, distinct links neuron[j] -> dest[j] are added by the
+        sequential rule: in order, add a link if every port stays within capacity and (with a
+        quota) quota_left[group[j]] > 0, then decrement it. quota_left is updated in place.
+
+        Batches: links that do not fit alone, or whose group is full, never will (links are only
+        added), so they are dropped; of the rest, the longest prefix that fits together is
+        added (`_prefix`), the first one that does not is rejected, and the batch continues
+        after it. The batch doubles after a clean pass and halves after a conflict; once the dead
+        links gathered cost more than `fitting_pairs`, that filters everything still waiting.
+        """
+        neuron, dest = self._pairs(neuron, dest)
+        added = np.zeros(neuron.size, dtype=bool)
+        queue, batch = np.flatnonzero(~self.links[neuron, dest]), 4 * MIN_BATCH
+        wasted = 0  # route marks of dead links gathered since the queue was last filtered
+        while queue.size and (quota_left is None or quota_left.any()):
+            window, queue = queue[:batch], queue[batch:]
+            keys, ports, owner, opens = self._marks(neuron[window], dest[window])
+            blocked = opens & (self.usage[ports] >= self.capacity[ports])
+            alive = np.bincount(owner[blocked], minlength=window.size) == 0
+            active = alive
+            if quota_left is not None:
+                left = quota_left[group[window]]
+                alive &= left > 0
+                active = alive & (_rank_in_group(group[window], alive) < left)
+            wasted += int(np.count_nonzero(~alive[owner]))
+            use = opens & active[owner]
+            n_fit, opener, port = self._prefix(keys[use], owner[use], window.size)
+            fit = active & (np.arange(window.size) < n_fit)
+            np.add.at(self.counts.reshape(-1), keys[fit[owner]], 1)
+            self.usage += np.bincount(port[opener < n_fit], minlength=self.n_ports)
+            self.links[neuron[window[fit]], dest[window[fit]]] = True
+            added[window[fit]] = True
+            if quota_left is not None:
+                np.subtract.at(quota_left, group[window[fit]], 1)
+            if n_fit < window.size:  # window[n_fit] is rejected; what follows is tried again
+                alive[: n_fit + 1] = False
+                queue = np.concatenate([window[alive], queue])
+                batch = max(MIN_BATCH, batch // 2)
+            else:
+                batch *= 2
+            if wasted > REFILTER_AFTER and queue.size > batch and wasted > self._refilter_cost():
+                queue, wasted = queue[self.fitting_pairs()[neuron[queue], dest[queue]]], 0
+        return added
+
+
+def _rank_in_group(group: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """int64 like `group`: position of each alive entry among the alive entries of its group,
+    in array order (0 where not alive)."""
+    idx = np.flatnonzero(alive)
+    order = np.argsort(group[idx], kind="stable")
+    sorted_groups = group[idx][order]
+    rank = np.zeros(group.size, dtype=np.int64)
+    rank[idx[order]] = np.arange(idx.size) - np.searchsorted(sorted_groups, sorted_groups)
+    return rank

@@ -20,7 +20,6 @@ from hardware.spec import MosaicSpec
 from hardware.usage import PortUsageTracker
 
 ORDERS = ("uniform", "nearest")
-MIN_BATCH = 32
 
 
 def candidate_order(spec: MosaicSpec, links: np.ndarray, eligible: np.ndarray, order: str,
@@ -58,51 +57,19 @@ def _group_quota(links: np.ndarray, groups: np.ndarray | None,
     return flat, np.maximum(quota - active, 0)
 
 
-def _rank_in_group(group: np.ndarray, alive: np.ndarray) -> np.ndarray:
-    """int64 like `group`: position of each alive entry among the alive entries of its group,
-    in array order (garbage where not alive)."""
-    idx = np.flatnonzero(alive)
-    order = np.argsort(group[idx], kind="stable")
-    sorted_groups = group[idx][order]
-    rank = np.zeros(group.size, dtype=np.int64)
-    rank[idx[order]] = np.arange(idx.size) - np.searchsorted(sorted_groups, sorted_groups)
-    return rank
-
-
 def grow_in_order(tracker: PortUsageTracker, candidates: np.ndarray,
                   groups: np.ndarray | None = None,
                   quota: int | np.ndarray | None = None) -> np.ndarray:
-    """bool (N, T): the tracker's links plus the candidates (flat indices neuron * T + tile, in
-    order) kept by the sequential rule; the tracker is updated in place.
-
-    Batches: candidates that do not fit alone, or whose group is full, never will (links are
-    only added), so they are dropped; of the rest, the longest prefix that fits together is
-    accepted (`fitting_prefix`), the first one that does not is rejected, and the batch
-    continues after it. The batch doubles after a clean pass and halves after a conflict.
-    """
-    n_tiles = tracker.links.shape[1]
+    """bool (N, T): the tracker's links plus the candidates (distinct flat indices
+    neuron * T + tile, in order) kept by the sequential rule (`add_in_order`); the tracker is
+    updated in place."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    neuron, dest = np.divmod(candidates, tracker.links.shape[1])
     quotas = _group_quota(tracker.links, groups, quota)
-    queue, batch = np.asarray(candidates, dtype=np.int64), MIN_BATCH * 4
-    while queue.size and (quotas is None or quotas[1].any()):
-        window, queue = queue[:batch], queue[batch:]
-        neuron, dest = np.divmod(window, n_tiles)
-        alive = tracker.fits(neuron, dest)
-        active = alive
-        if quotas is not None:
-            group, left = quotas[0][window], quotas[1]
-            alive &= left[group] > 0
-            active = alive & (_rank_in_group(group, alive) < left[group])
-        act = np.flatnonzero(active)
-        n_fit = tracker.fitting_prefix(neuron[act], dest[act])
-        tracker.add(neuron[act[:n_fit]], dest[act[:n_fit]])
-        if quotas is not None:
-            left -= np.bincount(group[act[:n_fit]], minlength=left.size)
-        if n_fit < act.size:  # act[n_fit] is rejected; what follows it is tried again
-            alive[: act[n_fit] + 1] = False
-            queue = np.concatenate([window[alive], queue])
-            batch = max(MIN_BATCH, batch // 2)
-        else:
-            batch *= 2
+    if quotas is None:
+        tracker.add_in_order(neuron, dest)
+    else:
+        tracker.add_in_order(neuron, dest, quotas[0][candidates], quotas[1])
     return tracker.links.copy()
 
 
