@@ -127,18 +127,23 @@ def validate_links(links: np.ndarray, rows: int, cols: int, k: int) -> np.ndarra
     return links
 
 
-def _route_keys(links: np.ndarray, rows: int, cols: int, k: int) -> tuple[np.ndarray, RouteTable]:
-    """int64 keys neuron * P + flat port of every route mark of every inter-tile link."""
-    validate_links(links, rows, cols, k)
-    table, n_tiles = route_table(rows, cols), rows * cols
-    neuron, dest = np.nonzero(links)
-    keep = (neuron // k) != dest
-    neuron, dest = neuron[keep], dest[keep]
-    pair = (neuron // k) * n_tiles + dest
+def route_ports(table: RouteTable, source_tile: np.ndarray,
+                dest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat ports of the routes source_tile[j] -> dest[j] (int arrays (M,)), concatenated in
+    order, and int64 (M,) route lengths (0 where source and destination tile coincide)."""
+    pair = source_tile * (table.rows * table.cols) + dest
     lengths = table.offsets[pair + 1] - table.offsets[pair]
     total = int(lengths.sum())
     within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    ports = table.ports[np.repeat(table.offsets[pair], lengths) + within]
+    return table.ports[np.repeat(table.offsets[pair], lengths) + within], lengths
+
+
+def _route_keys(links: np.ndarray, rows: int, cols: int, k: int) -> tuple[np.ndarray, RouteTable]:
+    """int64 keys neuron * P + flat port of every route mark of every inter-tile link."""
+    validate_links(links, rows, cols, k)
+    table = route_table(rows, cols)
+    neuron, dest = np.nonzero(links)
+    ports, lengths = route_ports(table, neuron // k, dest)
     return np.repeat(neuron, lengths) * table.n_ports + ports, table
 
 
