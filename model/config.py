@@ -13,6 +13,8 @@ METHODS = METHOD_NAMES  # the method registry's names (model.methods)
 RESETS = ("detached", "original")
 RATE_REGS = ("neuron", "population")
 LR_SCHEDULES = ("exponential", "polynomial")
+CHIP_BUDGETS = ("profile", "total", "fill")
+CHIP_ORDERS = ("uniform", "nearest")
 DATASETS = ("synthetic", "shd", "auto")
 
 
@@ -65,6 +67,10 @@ class TrainConfig:
     standard deviations of the recurrent matrix; mosaic_noise: programming noise
     (w + mosaic_noise * max(W) * n on non-zero weights) in training forward passes (0 = off;
     the original's noisy runs use 0.05).
+    chip_budget / chip_order (method "chip_aware"): how many links to place within the chip's
+    capacities: "profile" (at most round(p_d K n_d(s)) per source tile and distance: routing-aware
+    DeepR plus capacities), "total" (at most the profile's total, any distance) or "fill" (as
+    many as the chip holds); tried in "uniform" random order or "nearest" first.
     device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
     input_gain: input weights start N(0, (input_gain / sqrt(K * E[x^2]))^2) (E over training
     inputs), so each input-tile neuron's input current has a std of about input_gain.
@@ -92,6 +98,8 @@ class TrainConfig:
     mosaic_warmup: int = 10
     mosaic_clip_std: float = 2.5
     mosaic_noise: float = 0.0
+    chip_budget: str = "profile"
+    chip_order: str = "uniform"
     seed: int = 0
     device: str = "auto"
     progress: bool = False

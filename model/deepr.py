@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hardware.errors import ConfigError
 from hardware.geometry import hop_distance_matrix
 from hardware.profile import link_budget, pair_groups, sample_links, sample_uniform_links
+from hardware.spec import MosaicSpec
+from model.chip_links import grow_within_capacity
 from model.methods import INITIAL_LINKS, PRUNING, REGROWTH, Method, get_method
 from model.network import output_tiles
 
@@ -40,7 +43,9 @@ class LinkRules:
     method: the method's record; hop_profile: target p_d by hop distance d.
     budget: int64 (T, D) links per (source tile, hop distance); groups: int64 (N, T) group id
     s * D + d of each (neuron, tile) pair; inter: bool (N, T) inter-tile pairs; into_output:
-    bool (N, T) inter-tile pairs whose destination is an output tile.
+    bool (N, T) inter-tile pairs whose destination is an output tile. spec, chip_budget,
+    chip_order: the chip whose exact capacities "chip" growth respects, and how it grows
+    (see TrainConfig).
     """
 
     method: Method
@@ -52,6 +57,9 @@ class LinkRules:
     groups: np.ndarray = field(compare=False, repr=False)
     inter: np.ndarray = field(compare=False, repr=False)
     into_output: np.ndarray = field(compare=False, repr=False)
+    spec: MosaicSpec | None = None
+    chip_budget: str = "profile"
+    chip_order: str = "uniform"
 
     @property
     def total_budget(self) -> int:
@@ -72,9 +80,10 @@ class Rewiring:
 
 
 def make_rules(method: str, rows: int, cols: int, neurons_per_tile: int, n_classes: int,
-               hop_profile: tuple[float, ...]) -> LinkRules:
+               hop_profile: tuple[float, ...], spec: MosaicSpec | None = None,
+               chip_budget: str = "profile", chip_order: str = "uniform") -> LinkRules:
     """LinkRules of a grid, hop profile and readout size (ConfigError for an unknown method,
-    LinksError for a bad profile)."""
+    LinksError for a bad profile); `spec` and the chip_* settings serve "chip" growth."""
     record = get_method(method)
     k = neurons_per_tile
     budget = link_budget(rows, cols, k, hop_profile)
@@ -83,7 +92,25 @@ def make_rules(method: str, rows: int, cols: int, neurons_per_tile: int, n_class
     inter = (np.repeat(tiles, k)[:, None] != tiles[None, :])
     into_output = inter & np.isin(tiles, output_tiles(rows * cols * k, k, n_classes))[None, :]
     return LinkRules(record, tuple(hop_profile), rows, cols, k, budget, groups, inter,
-                     into_output)
+                     into_output, spec, chip_budget, chip_order)
+
+
+def _grow_on_chip(rules: LinkRules, start: np.ndarray, eligible: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """bool (N, T): `start` plus links grown within the chip's capacities up to chip_budget."""
+    if rules.spec is None:
+        raise ConfigError(f"method {rules.method.name} needs the trial's chip (pass spec to "
+                          "make_rules)")
+    groups, quota = None, None
+    if rules.chip_budget == "profile":
+        groups, quota = rules.groups, rules.budget.ravel()
+    elif rules.chip_budget == "total":
+        quota = rules.total_budget
+    elif rules.chip_budget != "fill":
+        raise ConfigError(f"chip_budget must be profile, total or fill, got "
+                          f"{rules.chip_budget!r} (set [training].chip_budget)")
+    return grow_within_capacity(rules.spec, start, eligible, rng, groups=groups, quota=quota,
+                                order=rules.chip_order)
 
 
 _INITIAL: dict[str, Callable[[LinkRules, np.random.Generator], np.ndarray]] = {
@@ -92,6 +119,7 @@ _INITIAL: dict[str, Callable[[LinkRules, np.random.Generator], np.ndarray]] = {
     "uniform": lambda r, rng: sample_uniform_links(r.rows, r.cols, r.neurons_per_tile,
                                                    r.total_budget, rng),
     "all": lambda r, rng: r.inter.copy(),
+    "chip": lambda r, rng: _grow_on_chip(r, np.zeros_like(r.inter), r.inter, rng),
 }
 
 
@@ -164,6 +192,7 @@ _REGROW: dict[str, Callable[[LinkRules, np.ndarray, np.random.Generator], np.nda
     "uniform": lambda r, kept, rng: regrow(kept, np.zeros_like(r.groups),
                                            np.array([r.total_budget]),
                                            r.inter & ~r.into_output, rng),
+    "chip": lambda r, kept, rng: _grow_on_chip(r, kept, r.inter & ~r.into_output, rng) & ~kept,
     "none": lambda r, kept, rng: np.zeros_like(kept),
 }
 if set(_INITIAL) != set(INITIAL_LINKS) or set(_PRUNE) != set(PRUNING) \

@@ -7,13 +7,15 @@ tests). Torch-free, so `search` and the config layer can read it cheaply.
 
 Strategies:
 - initial_links: "profile" (exactly round(p_d K n_d(s)) links per source tile and distance),
-  "uniform" (the profile's total budget, uniform over all inter-tile pairs) or "all" (every
-  inter-tile pair: a dense start).
+  "uniform" (the profile's total budget, uniform over all inter-tile pairs), "all" (every
+  inter-tile pair: a dense start) or "chip" (links added one by one, each kept only while the
+  trial's chip still hosts the network, up to `chip_budget`).
 - pruning: "deepr" (once per epoch, links with fewer than prune_min of their K weights at
   |w| >= w_thr) or "weights" (every step after a warm-up, each weight with |w| below
   mosaic_prune_thr; a link lives while any of its K weights does).
 - regrowth: "per_distance" (back to the exact per-(tile, distance) budget), "uniform" (back to
-  the total budget, any distance) or "none".
+  the total budget, any distance), "chip" (back to `chip_budget`, each new link kept only
+  while the chip hosts the network) or "none".
 - penalty: "none" or "mosaic_hop" (lambda * mean((min(exp(beta * hops), e^15) - 1) * W^2)).
 - proxy: the hop profile the proxy gate checks before training: "target" (the trial's profile),
   "uniform" (its total budget spread over every distance) or "none" (no profile is known before
@@ -29,9 +31,9 @@ from types import MappingProxyType
 from hardware.errors import ConfigError
 from hardware.profile import link_budget, uniform_profile
 
-INITIAL_LINKS = ("profile", "uniform", "all")
+INITIAL_LINKS = ("profile", "uniform", "all", "chip")
 PRUNING = ("deepr", "weights")
-REGROWTH = ("per_distance", "uniform", "none")
+REGROWTH = ("per_distance", "uniform", "chip", "none")
 PENALTIES = ("none", "mosaic_hop")
 PROXIES = ("target", "uniform", "none")
 
@@ -77,6 +79,10 @@ _RECORDS = (
            "uniformly over every distance",
            initial_links="uniform", pruning="deepr", regrowth="uniform", penalty="none",
            proxy="uniform"),
+    Method("chip_aware", "DeepR within the trial chip's exact port capacities: links are added "
+           "and regrown only while the chip hosts the network, so it always maps",
+           initial_links="chip", pruning="deepr", regrowth="chip", penalty="none",
+           proxy="none"),
     Method("mosaic", "the Mosaic baseline: dense start, hop-distance L2 penalty, per-weight "
            "magnitude pruning, clipped weights; no link budget",
            initial_links="all", pruning="weights", regrowth="none", penalty="mosaic_hop",

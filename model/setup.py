@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 
 from hardware.errors import ConfigError
 from hardware.spec import MosaicSpec
-from model.config import LR_SCHEDULES, RATE_REGS, RESETS, DataConfig, TrainConfig
+from model.config import (
+    CHIP_BUDGETS,
+    CHIP_ORDERS,
+    LR_SCHEDULES,
+    RATE_REGS,
+    RESETS,
+    DataConfig,
+    TrainConfig,
+)
 from model.methods import METHOD_NAMES
 
 if TYPE_CHECKING:
@@ -48,6 +56,8 @@ def validate_setup(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset,
         (cfg.reset in RESETS, "training", "reset", f"one of {RESETS}"),
         (cfg.rate_reg_form in RATE_REGS, "training", "rate_reg_form", f"one of {RATE_REGS}"),
         (cfg.lr_schedule in LR_SCHEDULES, "training", "lr_schedule", f"one of {LR_SCHEDULES}"),
+        (cfg.chip_budget in CHIP_BUDGETS, "training", "chip_budget", f"one of {CHIP_BUDGETS}"),
+        (cfg.chip_order in CHIP_ORDERS, "training", "chip_order", f"one of {CHIP_ORDERS}"),
         (cfg.epochs >= 0, "training", "epochs", ">= 0"),
         (cfg.batch_size >= 1, "training", "batch_size", ">= 1"),
         (math.isfinite(cfg.lr) and cfg.lr > 0, "training", "lr", "finite and > 0"),

@@ -155,7 +155,7 @@ def build_run(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg:
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng([cfg.seed, 1])
     rules = deepr.make_rules(cfg.method, spec.rows, spec.cols, k, data.n_classes,
-                             tuple(cfg.hop_profile))
+                             tuple(cfg.hop_profile), spec, cfg.chip_budget, cfg.chip_order)
     links = deepr.initial_links(rules, rng)
     decay = decay_factor(data_cfg.duration, data.time_bins, cfg.tau)
     net = TiledLIF(data.n_inputs, spec.n_neurons, k, decay, cfg.threshold, cfg.reset)

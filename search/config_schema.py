@@ -20,6 +20,8 @@ from typing import Any, get_type_hints
 from hardware.errors import ConfigError
 from hardware.spec import MosaicSpec
 from model.config import (
+    CHIP_BUDGETS,
+    CHIP_ORDERS,
     DATASETS,
     LR_SCHEDULES,
     METHODS,
@@ -118,6 +120,7 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
                  "mosaic_lambda": NON_NEGATIVE, "mosaic_beta": NON_NEGATIVE,
                  "mosaic_prune_thr": NON_NEGATIVE, "mosaic_warmup": NON_NEGATIVE,
                  "mosaic_clip_std": NON_NEGATIVE, "mosaic_noise": NON_NEGATIVE,
+                 "chip_budget": CHIP_BUDGETS, "chip_order": CHIP_ORDERS,
                  "seed": NON_NEGATIVE,
                  "input_gain": POSITIVE,
                  "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
