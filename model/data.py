@@ -2,8 +2,15 @@
 
 Binning: a spike at t microseconds (tonic's integer `t`) falls in time bin t * time_bins // D
 with D = round(duration * 1e6), so bin b covers [b*D/T, (b+1)*D/T) from t = 0 and spikes at or
-after `duration` are dropped. Channel reduction sums adjacent groups: channel c of 700 goes to
-input c * n_inputs // 700. Counts are clipped to 255 (uint8), or to 1 with `binary`.
+after `duration` are dropped. Channel reduction "sum" adds adjacent groups: channel c of 700 goes
+to input c * n_inputs // 700. "stride" (the original study's input) makes `stride` copies of each
+sample: copy o takes channels o, o + stride, ..., so channel c goes to input c // stride of copy
+c % stride, and inputs past ceil((700 - o) / stride) stay zero. Counts are clipped to 255 (uint8),
+or to 1 with `binary`.
+Copies are stored copy-major: a split of n samples held in k copies has k * n rows, rows
+[c*n, (c+1)*n) being copy c, so the first n rows are copy 0. The train/val split picks samples
+before copying: no utterance is in both. Val and test hold every copy; train holds every copy
+with `augment`, else copy 0.
 The binned arrays are built once per parameter set and cached under `<root>/cache/<key>/` (or
 `[data].cache_dir/<key>/`) as .npy files loaded memory-mapped; the key covers every binning and
 split parameter and the size and mtime of the source files, so a change of either builds a new
@@ -24,7 +31,7 @@ import h5py
 import numpy as np
 
 from hardware.errors import ConfigError, DataError
-from model.config import DATASETS, DataConfig
+from model.config import CHANNEL_REDUCTIONS, DATASETS, DataConfig
 from model.synthetic import (
     GENERATOR_VERSION,
     N_CHANNELS,
@@ -34,14 +41,27 @@ from model.synthetic import (
     write_synthetic_shd,
 )
 
-CACHE_VERSION = 1
-CHUNK_SAMPLES = 256  # samples binned per step: bounds memory on the full SHD (8156 samples)
+CACHE_VERSION = 2  # 2: copies (channel_reduction "stride"), copy-major rows
+CHUNK_ROWS = 256  # sample copies binned per step: bounds memory on the full SHD (8156 samples)
 _ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+
+
+def first_copy(x_or_y: np.ndarray, copies: int) -> np.ndarray:
+    """Copy 0 of a copy-major array of `copies` copies: its first len // copies rows (a view)."""
+    if copies < 1 or len(x_or_y) % copies:
+        raise DataError(f"{len(x_or_y)} rows do not hold {copies} equal copies (copy-major "
+                        "arrays from load_dataset have copies * n rows)")
+    return x_or_y[: len(x_or_y) // copies]
 
 
 @dataclass(frozen=True)
 class BinnedDataset:
-    """Dense binned splits: *_x uint8 (n, time_bins, n_inputs) (memory-mapped), *_y int64 (n,)."""
+    """Dense binned splits: *_x uint8 (rows, time_bins, n_inputs) (memory-mapped), *_y int64
+    (rows,). rows = copies * n for val and test, train_copies * n for train, copy-major.
+
+    copies: copies per sample in val and test (`stride` for channel_reduction "stride", else 1).
+    train_copies: copies per sample in train (`copies` with augment, else 1).
+    """
 
     train_x: np.ndarray = field(compare=False, repr=False)
     train_y: np.ndarray = field(compare=False, repr=False)
@@ -53,6 +73,27 @@ class BinnedDataset:
     cache_key: str
     class_names: tuple[str, ...] = ()
     from_cache: bool = field(default=False, compare=False)
+    copies: int = 1
+    train_copies: int = 1
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            first_copy(getattr(self, f"{split}_x"), self.copies_of(split))
+            first_copy(getattr(self, f"{split}_y"), self.copies_of(split))
+
+    def copies_of(self, split: str) -> int:
+        """Copies per sample held by split "train", "val" or "test"."""
+        return self.train_copies if split == "train" else self.copies
+
+    def n_per_copy(self, split: str) -> int:
+        """Samples in split "train", "val" or "test" (rows of one copy)."""
+        return len(getattr(self, f"{split}_y")) // self.copies_of(split)
+
+    def first_copy(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of copy 0 of split "train", "val" or "test" (views, n_per_copy rows)."""
+        copies = self.copies_of(split)
+        return (first_copy(getattr(self, f"{split}_x"), copies),
+                first_copy(getattr(self, f"{split}_y"), copies))
 
     @property
     def time_bins(self) -> int:
@@ -72,6 +113,9 @@ def validate_data_config(cfg: DataConfig) -> None:
         (cfg.time_bins >= 1, "time_bins", ">= 1"),
         (cfg.duration >= 1e-6, "duration", ">= 1e-6 seconds"),
         (1 <= cfg.n_inputs <= N_CHANNELS, "n_inputs", f"in [1, {N_CHANNELS}]"),
+        (cfg.channel_reduction in CHANNEL_REDUCTIONS, "channel_reduction",
+         f"one of {CHANNEL_REDUCTIONS}"),
+        (1 <= cfg.stride <= N_CHANNELS, "stride", f"in [1, {N_CHANNELS}]"),
         (0 <= cfg.val_fraction < 1, "val_fraction", "in [0, 1)"),
         (cfg.synthetic_train >= 1, "synthetic_train", ">= 1"),
         (cfg.synthetic_test >= 1, "synthetic_test", ">= 1"),
@@ -80,11 +124,37 @@ def validate_data_config(cfg: DataConfig) -> None:
         if not ok:
             value = getattr(cfg, key)
             raise ConfigError(f"{key} must be {rule}, got {value!r} (set [data].{key})")
+    per_copy = -(-N_CHANNELS // cfg.stride)
+    if cfg.channel_reduction == "stride" and per_copy > cfg.n_inputs:
+        raise ConfigError(f"[data].n_inputs = {cfg.n_inputs} is too small for [data].stride = "
+                          f"{cfg.stride}: each copy has ceil({N_CHANNELS} / {cfg.stride}) = "
+                          f"{per_copy} channels (set n_inputs >= {per_copy} or a larger stride)")
+
+
+def copies_of(cfg: DataConfig) -> tuple[int, int]:
+    """(copies in val/test, copies in train) for `cfg`: (stride, stride or 1) with "stride"."""
+    if cfg.channel_reduction != "stride":
+        return 1, 1
+    return cfg.stride, cfg.stride if cfg.augment else 1
 
 
 def channel_map(n_inputs: int) -> np.ndarray:
     """Input index of each SHD channel: int64 (700,), channel c -> c * n_inputs // 700."""
     return np.arange(N_CHANNELS, dtype=np.int64) * n_inputs // N_CHANNELS
+
+
+def stride_map(stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(copy, input) of each SHD channel: int64 (700,) each, c -> (c % stride, c // stride)."""
+    channels = np.arange(N_CHANNELS, dtype=np.int64)
+    return channels % stride, channels // stride
+
+
+def reduction_maps(n_inputs: int, channel_reduction: str,
+                   stride: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(copy int64 (700,), input int64 (700,), copies) of each SHD channel for a reduction."""
+    if channel_reduction == "stride":
+        return (*stride_map(stride), stride)
+    return np.zeros(N_CHANNELS, dtype=np.int64), channel_map(n_inputs), 1
 
 
 def time_bins_of(t_us: np.ndarray, time_bins: int, duration: float) -> np.ndarray:
@@ -93,24 +163,35 @@ def time_bins_of(t_us: np.ndarray, time_bins: int, duration: float) -> np.ndarra
 
 
 def bin_spikes(sample: np.ndarray, t_us: np.ndarray, units: np.ndarray, n_samples: int,
-               time_bins: int, duration: float, n_inputs: int, binary: bool) -> np.ndarray:
-    """Dense counts uint8 (n_samples, time_bins, n_inputs) of spikes (sample, t_us, unit)."""
+               time_bins: int, duration: float, n_inputs: int, binary: bool,
+               channel_reduction: str = "sum", stride: int = 6) -> np.ndarray:
+    """Dense counts uint8 (copies, n_samples, time_bins, n_inputs) of spikes (sample, t_us,
+    unit); copies = stride with channel_reduction "stride", else 1."""
+    copy_of, input_of, copies = reduction_maps(n_inputs, channel_reduction, stride)
     bins = time_bins_of(t_us, time_bins, duration)
     keep = (t_us >= 0) & (bins < time_bins)
-    flat = (sample[keep] * time_bins + bins[keep]) * n_inputs + channel_map(n_inputs)[units[keep]]
-    counts = np.bincount(flat, minlength=n_samples * time_bins * n_inputs)
+    unit = units[keep]
+    row = copy_of[unit] * n_samples + sample[keep]
+    flat = (row * time_bins + bins[keep]) * n_inputs + input_of[unit]
+    counts = np.bincount(flat, minlength=copies * n_samples * time_bins * n_inputs)
     counts = np.minimum(counts, 1 if binary else 255).astype(np.uint8)
-    return counts.reshape(n_samples, time_bins, n_inputs)
+    return counts.reshape(copies, n_samples, time_bins, n_inputs)
 
 
 def bin_events_reference(events: np.ndarray, time_bins: int, duration: float, n_inputs: int,
-                         binary: bool) -> np.ndarray:
-    """Reference for one tonic sample (structured `t` us, `x` channel): uint8 (T, n_inputs)."""
-    counts = np.zeros((time_bins, n_inputs), dtype=np.int64)
+                         binary: bool, channel_reduction: str = "sum",
+                         stride: int = 6) -> np.ndarray:
+    """Reference for one tonic sample (structured `t` us, `x` channel): uint8 (copies, T,
+    n_inputs), written from the rules in the module docstring, one spike at a time."""
+    copies = stride if channel_reduction == "stride" else 1
+    counts = np.zeros((copies, time_bins, n_inputs), dtype=np.int64)
     for t, x in zip(events["t"].tolist(), events["x"].tolist(), strict=True):
         b = t * time_bins // round(duration * 1e6)
         if 0 <= t and b < time_bins:
-            counts[b, x * n_inputs // N_CHANNELS] += 1
+            if channel_reduction == "stride":
+                counts[x % stride, b, x // stride] += 1
+            else:
+                counts[0, b, x * n_inputs // N_CHANNELS] += 1
     return np.minimum(counts, 1 if binary else 255).astype(np.uint8)
 
 
@@ -200,7 +281,8 @@ def _read_chunk(h5: h5py.File, path: Path, start: int,
 
 
 def read_and_bin(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, int]:
-    """Bin one SHD file chunk by chunk: (x uint8 (n, T, n_inputs), y int64 (n,), n_classes)."""
+    """Bin one SHD file chunk by chunk: (x uint8 (copies, n, T, n_inputs), y int64 (n,),
+    n_classes); copies as `copies_of(cfg)[0]`."""
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
@@ -212,12 +294,15 @@ def read_and_bin(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, i
         if len(y) and (y.min() < 0 or y.max() >= n_classes):
             raise DataError(f"{path}: labels must be in [0, {n_classes}) (len of extra/keys), "
                             f"got {y.min()}..{y.max()} (re-download or regenerate the file)")
-        x = np.empty((len(y), cfg.time_bins, cfg.n_inputs), dtype=np.uint8)
-        for start in range(0, len(y), CHUNK_SAMPLES):
-            stop = min(start + CHUNK_SAMPLES, len(y))
+        copies = copies_of(cfg)[0]
+        x = np.empty((copies, len(y), cfg.time_bins, cfg.n_inputs), dtype=np.uint8)
+        chunk = max(1, CHUNK_ROWS // copies)
+        for start in range(0, len(y), chunk):
+            stop = min(start + chunk, len(y))
             spikes = _read_chunk(h5, path, start, stop)
-            x[start:stop] = bin_spikes(*spikes, stop - start, cfg.time_bins, cfg.duration,
-                                       cfg.n_inputs, cfg.binary)
+            x[:, start:stop] = bin_spikes(*spikes, stop - start, cfg.time_bins, cfg.duration,
+                                          cfg.n_inputs, cfg.binary, cfg.channel_reduction,
+                                          cfg.stride)
     return x, y, n_classes
 
 
@@ -247,9 +332,19 @@ def cache_key(cfg: DataConfig, files: SHDFiles) -> str:
              for p in (files.train_h5, files.test_h5)]
     params = {"version": CACHE_VERSION, "time_bins": cfg.time_bins, "duration": cfg.duration,
               "n_inputs": cfg.n_inputs, "binary": cfg.binary, "val_fraction": cfg.val_fraction,
-              "split_seed": cfg.split_seed, "files": stats}
+              "split_seed": cfg.split_seed, "channel_reduction": cfg.channel_reduction,
+              "stride": cfg.stride, "augment": cfg.augment, "files": stats}
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{cfg.dataset}-T{cfg.time_bins}-C{cfg.n_inputs}-{digest}"
+    strided = f"-S{cfg.stride}" if cfg.channel_reduction == "stride" else ""
+    return f"{cfg.dataset}-T{cfg.time_bins}-C{cfg.n_inputs}{strided}-{digest}"
+
+
+def copy_major(x: np.ndarray, y: np.ndarray, idx: np.ndarray,
+               copies: int) -> tuple[np.ndarray, np.ndarray]:
+    """Samples `idx` of x (copies', n, T, C) in its first `copies` copies, copy-major:
+    (x uint8 (copies * len(idx), T, C), y int64 (copies * len(idx),))."""
+    rows = x[:copies, idx]
+    return rows.reshape(-1, *x.shape[2:]), np.tile(y[idx], copies)
 
 
 def build_arrays(cfg: DataConfig, files: SHDFiles) -> tuple[dict[str, np.ndarray], dict]:
@@ -265,10 +360,14 @@ def build_arrays(cfg: DataConfig, files: SHDFiles) -> tuple[dict[str, np.ndarray
             raise DataError(f"tonic reads {n_tonic} samples from {path}, h5py {len(y)} "
                             "(re-download or regenerate the file)")
     train_idx, val_idx = split_indices(train_y, cfg.val_fraction, cfg.split_seed)
-    arrays = {"train_x": train_x[train_idx], "train_y": train_y[train_idx],
-              "val_x": train_x[val_idx], "val_y": train_y[val_idx],
-              "test_x": test_x, "test_y": test_y}
-    return arrays, {"n_classes": n_classes, "class_names": list(names), "config": asdict(cfg)}
+    copies, train_copies = copies_of(cfg)
+    arrays = {}
+    arrays["train_x"], arrays["train_y"] = copy_major(train_x, train_y, train_idx, train_copies)
+    arrays["val_x"], arrays["val_y"] = copy_major(train_x, train_y, val_idx, copies)
+    arrays["test_x"] = test_x.reshape(-1, *test_x.shape[2:])  # all copies, already in order
+    arrays["test_y"] = np.tile(test_y, copies)
+    return arrays, {"n_classes": n_classes, "class_names": list(names), "config": asdict(cfg),
+                    "copies": copies, "train_copies": train_copies}
 
 
 def write_cache_entry(entry: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -306,8 +405,14 @@ def read_cache_entry(entry: Path, key: str, from_cache: bool) -> BinnedDataset:
     except (OSError, ValueError) as exc:
         raise DataError(f"cache entry {entry} is damaged ({exc}); delete that directory to "
                         "rebuild it") from exc
-    return BinnedDataset(**arrays, n_classes=int(meta["n_classes"]), cache_key=key,
-                         class_names=tuple(meta["class_names"]), from_cache=from_cache)
+    try:
+        return BinnedDataset(**arrays, n_classes=int(meta["n_classes"]), cache_key=key,
+                             class_names=tuple(meta["class_names"]), from_cache=from_cache,
+                             copies=int(meta["copies"]),
+                             train_copies=int(meta["train_copies"]))
+    except (KeyError, DataError) as exc:
+        raise DataError(f"cache entry {entry} is damaged ({exc}); delete that directory to "
+                        "rebuild it") from exc
 
 
 def resolve_dataset(cfg: DataConfig) -> DataConfig:
