@@ -12,19 +12,9 @@ import numpy as np
 import pytest
 
 from hardware.errors import ConfigError, DataError
+from model.binning import bin_events_reference, bin_spikes, channel_map, first_copy, stride_map
 from model.config import DataConfig
-from model.data import (
-    BinnedDataset,
-    bin_events_reference,
-    bin_spikes,
-    channel_map,
-    first_copy,
-    load_dataset,
-    read_and_bin,
-    split_indices,
-    stride_map,
-    synthetic_root,
-)
+from model.data import BinnedDataset, load_dataset, read_and_bin, split_indices, synthetic_root
 from model.synthetic import shd_files, write_synthetic_shd
 
 TINY = {"synthetic_train": 40, "synthetic_test": 10}
