@@ -16,6 +16,7 @@ LR_SCHEDULES = ("exponential", "polynomial")
 CHIP_BUDGETS = ("profile", "total", "fill")
 CHIP_ORDERS = ("uniform", "nearest")
 DATASETS = ("synthetic", "shd", "auto")
+CHANNEL_REDUCTIONS = ("sum", "stride")
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,14 @@ class DataConfig:
     dataset: "synthetic" (embedded default, generated once under `root`), "shd" (tonic layout
     `<root>/SHD/shd_{train,test}.h5`) or "auto" (SHD when its files are under `root`, else
     synthetic). duration: seconds covered by `time_bins` bins.
-    n_inputs: channels after reducing SHD's 700. binary: clip counts to {0, 1}.
+    n_inputs: inputs per sample after reducing SHD's 700 channels.
+    channel_reduction: "sum" adds adjacent groups (channel c -> input c * n_inputs // 700);
+    "stride" sub-samples as the original study: copy o (0 <= o < stride) takes channels
+    o, o + stride, ... (channel c -> copy c % stride, input c // stride), zero-padded to n_inputs
+    (needs ceil(700 / stride) <= n_inputs). Every split then holds the copies copy-major.
+    augment ("stride" only): train on all `stride` copies of each sample; false: copy 0 only
+    (val and test always hold all copies).
+    binary: clip spike counts per (bin, input) to {0, 1} (else to 255).
     synthetic_train / synthetic_test: sample counts when the synthetic dataset is generated.
     cache_dir: where binned arrays are cached; "" means `<root>/cache`.
     """
@@ -37,6 +45,9 @@ class DataConfig:
     n_inputs: int = 128
     val_fraction: float = 0.1
     binary: bool = False
+    channel_reduction: str = "sum"
+    stride: int = 6
+    augment: bool = True
     split_seed: int = 0
     synthetic_train: int = 2000
     synthetic_test: int = 500

@@ -1,15 +1,13 @@
-"""SHD loading through tonic, vectorised binning, an on-disk cache and the validation split.
+"""SHD loading through tonic, an on-disk cache and the validation split.
 
-Binning: a spike at t microseconds (tonic's integer `t`) falls in time bin t * time_bins // D
-with D = round(duration * 1e6), so bin b covers [b*D/T, (b+1)*D/T) from t = 0 and spikes at or
-after `duration` are dropped. Channel reduction sums adjacent groups: channel c of 700 goes to
-input c * n_inputs // 700. Counts are clipped to 255 (uint8), or to 1 with `binary`.
+Spikes are binned by `model.binning` (time bins, channel reduction "sum" or "stride", copies
+stored copy-major). The train/val split picks samples before copying: no utterance is in both.
+Val and test hold every copy; train holds every copy with `augment`, else copy 0.
 The binned arrays are built once per parameter set and cached under `<root>/cache/<key>/` (or
 `[data].cache_dir/<key>/`) as .npy files loaded memory-mapped; the key covers every binning and
 split parameter and the size and mtime of the source files, so a change of either builds a new
 entry. Old entries are never deleted automatically.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -24,7 +22,8 @@ import h5py
 import numpy as np
 
 from hardware.errors import ConfigError, DataError
-from model.config import DATASETS, DataConfig
+from model.binning import bin_spikes, copy_major, first_copy
+from model.config import CHANNEL_REDUCTIONS, DATASETS, DataConfig
 from model.synthetic import (
     GENERATOR_VERSION,
     N_CHANNELS,
@@ -34,14 +33,19 @@ from model.synthetic import (
     write_synthetic_shd,
 )
 
-CACHE_VERSION = 1
-CHUNK_SAMPLES = 256  # samples binned per step: bounds memory on the full SHD (8156 samples)
+CACHE_VERSION = 2  # 2: copies (channel_reduction "stride"), copy-major rows
+CHUNK_ROWS = 256  # sample copies binned per step: bounds memory on the full SHD (8156 samples)
 _ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
 
 
 @dataclass(frozen=True)
 class BinnedDataset:
-    """Dense binned splits: *_x uint8 (n, time_bins, n_inputs) (memory-mapped), *_y int64 (n,)."""
+    """Dense binned splits: *_x uint8 (rows, time_bins, n_inputs) (memory-mapped), *_y int64
+    (rows,). rows = copies * n for val and test, train_copies * n for train, copy-major.
+
+    copies: copies per sample in val and test (`stride` for channel_reduction "stride", else 1).
+    train_copies: copies per sample in train (`copies` with augment, else 1).
+    """
 
     train_x: np.ndarray = field(compare=False, repr=False)
     train_y: np.ndarray = field(compare=False, repr=False)
@@ -53,6 +57,27 @@ class BinnedDataset:
     cache_key: str
     class_names: tuple[str, ...] = ()
     from_cache: bool = field(default=False, compare=False)
+    copies: int = 1
+    train_copies: int = 1
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            first_copy(getattr(self, f"{split}_x"), self.copies_of(split))
+            first_copy(getattr(self, f"{split}_y"), self.copies_of(split))
+
+    def copies_of(self, split: str) -> int:
+        """Copies per sample held by split "train", "val" or "test"."""
+        return self.train_copies if split == "train" else self.copies
+
+    def n_per_copy(self, split: str) -> int:
+        """Samples in split "train", "val" or "test" (rows of one copy)."""
+        return len(getattr(self, f"{split}_y")) // self.copies_of(split)
+
+    def first_copy(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of copy 0 of split "train", "val" or "test" (views, n_per_copy rows)."""
+        copies = self.copies_of(split)
+        return (first_copy(getattr(self, f"{split}_x"), copies),
+                first_copy(getattr(self, f"{split}_y"), copies))
 
     @property
     def time_bins(self) -> int:
@@ -72,6 +97,9 @@ def validate_data_config(cfg: DataConfig) -> None:
         (cfg.time_bins >= 1, "time_bins", ">= 1"),
         (cfg.duration >= 1e-6, "duration", ">= 1e-6 seconds"),
         (1 <= cfg.n_inputs <= N_CHANNELS, "n_inputs", f"in [1, {N_CHANNELS}]"),
+        (cfg.channel_reduction in CHANNEL_REDUCTIONS, "channel_reduction",
+         f"one of {CHANNEL_REDUCTIONS}"),
+        (1 <= cfg.stride <= N_CHANNELS, "stride", f"in [1, {N_CHANNELS}]"),
         (0 <= cfg.val_fraction < 1, "val_fraction", "in [0, 1)"),
         (cfg.synthetic_train >= 1, "synthetic_train", ">= 1"),
         (cfg.synthetic_test >= 1, "synthetic_test", ">= 1"),
@@ -80,38 +108,18 @@ def validate_data_config(cfg: DataConfig) -> None:
         if not ok:
             value = getattr(cfg, key)
             raise ConfigError(f"{key} must be {rule}, got {value!r} (set [data].{key})")
+    per_copy = -(-N_CHANNELS // cfg.stride)
+    if cfg.channel_reduction == "stride" and per_copy > cfg.n_inputs:
+        raise ConfigError(f"[data].n_inputs = {cfg.n_inputs} is too small for [data].stride = "
+                          f"{cfg.stride}: each copy has ceil({N_CHANNELS} / {cfg.stride}) = "
+                          f"{per_copy} channels (set n_inputs >= {per_copy} or a larger stride)")
 
 
-def channel_map(n_inputs: int) -> np.ndarray:
-    """Input index of each SHD channel: int64 (700,), channel c -> c * n_inputs // 700."""
-    return np.arange(N_CHANNELS, dtype=np.int64) * n_inputs // N_CHANNELS
-
-
-def time_bins_of(t_us: np.ndarray, time_bins: int, duration: float) -> np.ndarray:
-    """Time bin of each spike time t_us (int microseconds): int64, >= time_bins past duration."""
-    return t_us * time_bins // round(duration * 1e6)
-
-
-def bin_spikes(sample: np.ndarray, t_us: np.ndarray, units: np.ndarray, n_samples: int,
-               time_bins: int, duration: float, n_inputs: int, binary: bool) -> np.ndarray:
-    """Dense counts uint8 (n_samples, time_bins, n_inputs) of spikes (sample, t_us, unit)."""
-    bins = time_bins_of(t_us, time_bins, duration)
-    keep = (t_us >= 0) & (bins < time_bins)
-    flat = (sample[keep] * time_bins + bins[keep]) * n_inputs + channel_map(n_inputs)[units[keep]]
-    counts = np.bincount(flat, minlength=n_samples * time_bins * n_inputs)
-    counts = np.minimum(counts, 1 if binary else 255).astype(np.uint8)
-    return counts.reshape(n_samples, time_bins, n_inputs)
-
-
-def bin_events_reference(events: np.ndarray, time_bins: int, duration: float, n_inputs: int,
-                         binary: bool) -> np.ndarray:
-    """Reference for one tonic sample (structured `t` us, `x` channel): uint8 (T, n_inputs)."""
-    counts = np.zeros((time_bins, n_inputs), dtype=np.int64)
-    for t, x in zip(events["t"].tolist(), events["x"].tolist(), strict=True):
-        b = t * time_bins // round(duration * 1e6)
-        if 0 <= t and b < time_bins:
-            counts[b, x * n_inputs // N_CHANNELS] += 1
-    return np.minimum(counts, 1 if binary else 255).astype(np.uint8)
+def copies_of(cfg: DataConfig) -> tuple[int, int]:
+    """(copies in val/test, copies in train) for `cfg`: (stride, stride or 1) with "stride"."""
+    if cfg.channel_reduction != "stride":
+        return 1, 1
+    return cfg.stride, cfg.stride if cfg.augment else 1
 
 
 def split_indices(labels: np.ndarray, val_fraction: float,
@@ -200,7 +208,8 @@ def _read_chunk(h5: h5py.File, path: Path, start: int,
 
 
 def read_and_bin(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, int]:
-    """Bin one SHD file chunk by chunk: (x uint8 (n, T, n_inputs), y int64 (n,), n_classes)."""
+    """Bin one SHD file chunk by chunk: (x uint8 (copies, n, T, n_inputs), y int64 (n,),
+    n_classes); copies as `copies_of(cfg)[0]`."""
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
@@ -212,12 +221,15 @@ def read_and_bin(path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, i
         if len(y) and (y.min() < 0 or y.max() >= n_classes):
             raise DataError(f"{path}: labels must be in [0, {n_classes}) (len of extra/keys), "
                             f"got {y.min()}..{y.max()} (re-download or regenerate the file)")
-        x = np.empty((len(y), cfg.time_bins, cfg.n_inputs), dtype=np.uint8)
-        for start in range(0, len(y), CHUNK_SAMPLES):
-            stop = min(start + CHUNK_SAMPLES, len(y))
+        copies = copies_of(cfg)[0]
+        x = np.empty((copies, len(y), cfg.time_bins, cfg.n_inputs), dtype=np.uint8)
+        chunk = max(1, CHUNK_ROWS // copies)
+        for start in range(0, len(y), chunk):
+            stop = min(start + chunk, len(y))
             spikes = _read_chunk(h5, path, start, stop)
-            x[start:stop] = bin_spikes(*spikes, stop - start, cfg.time_bins, cfg.duration,
-                                       cfg.n_inputs, cfg.binary)
+            x[:, start:stop] = bin_spikes(*spikes, stop - start, cfg.time_bins, cfg.duration,
+                                          cfg.n_inputs, cfg.binary, cfg.channel_reduction,
+                                          cfg.stride)
     return x, y, n_classes
 
 
@@ -247,9 +259,11 @@ def cache_key(cfg: DataConfig, files: SHDFiles) -> str:
              for p in (files.train_h5, files.test_h5)]
     params = {"version": CACHE_VERSION, "time_bins": cfg.time_bins, "duration": cfg.duration,
               "n_inputs": cfg.n_inputs, "binary": cfg.binary, "val_fraction": cfg.val_fraction,
-              "split_seed": cfg.split_seed, "files": stats}
+              "split_seed": cfg.split_seed, "channel_reduction": cfg.channel_reduction,
+              "stride": cfg.stride, "augment": cfg.augment, "files": stats}
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{cfg.dataset}-T{cfg.time_bins}-C{cfg.n_inputs}-{digest}"
+    strided = f"-S{cfg.stride}" if cfg.channel_reduction == "stride" else ""
+    return f"{cfg.dataset}-T{cfg.time_bins}-C{cfg.n_inputs}{strided}-{digest}"
 
 
 def build_arrays(cfg: DataConfig, files: SHDFiles) -> tuple[dict[str, np.ndarray], dict]:
@@ -265,10 +279,14 @@ def build_arrays(cfg: DataConfig, files: SHDFiles) -> tuple[dict[str, np.ndarray
             raise DataError(f"tonic reads {n_tonic} samples from {path}, h5py {len(y)} "
                             "(re-download or regenerate the file)")
     train_idx, val_idx = split_indices(train_y, cfg.val_fraction, cfg.split_seed)
-    arrays = {"train_x": train_x[train_idx], "train_y": train_y[train_idx],
-              "val_x": train_x[val_idx], "val_y": train_y[val_idx],
-              "test_x": test_x, "test_y": test_y}
-    return arrays, {"n_classes": n_classes, "class_names": list(names), "config": asdict(cfg)}
+    copies, train_copies = copies_of(cfg)
+    arrays = {}
+    arrays["train_x"], arrays["train_y"] = copy_major(train_x, train_y, train_idx, train_copies)
+    arrays["val_x"], arrays["val_y"] = copy_major(train_x, train_y, val_idx, copies)
+    arrays["test_x"] = test_x.reshape(-1, *test_x.shape[2:])  # all copies, already in order
+    arrays["test_y"] = np.tile(test_y, copies)
+    return arrays, {"n_classes": n_classes, "class_names": list(names), "config": asdict(cfg),
+                    "copies": copies, "train_copies": train_copies}
 
 
 def write_cache_entry(entry: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -306,8 +324,14 @@ def read_cache_entry(entry: Path, key: str, from_cache: bool) -> BinnedDataset:
     except (OSError, ValueError) as exc:
         raise DataError(f"cache entry {entry} is damaged ({exc}); delete that directory to "
                         "rebuild it") from exc
-    return BinnedDataset(**arrays, n_classes=int(meta["n_classes"]), cache_key=key,
-                         class_names=tuple(meta["class_names"]), from_cache=from_cache)
+    try:
+        return BinnedDataset(**arrays, n_classes=int(meta["n_classes"]), cache_key=key,
+                             class_names=tuple(meta["class_names"]), from_cache=from_cache,
+                             copies=int(meta["copies"]),
+                             train_copies=int(meta["train_copies"]))
+    except (KeyError, DataError) as exc:
+        raise DataError(f"cache entry {entry} is damaged ({exc}); delete that directory to "
+                        "rebuild it") from exc
 
 
 def resolve_dataset(cfg: DataConfig) -> DataConfig:

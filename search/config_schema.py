@@ -20,6 +20,7 @@ from typing import Any, get_type_hints
 from hardware.errors import ConfigError
 from hardware.spec import MosaicSpec
 from model.config import (
+    CHANNEL_REDUCTIONS,
     CHIP_BUDGETS,
     CHIP_ORDERS,
     DATASETS,
@@ -102,6 +103,7 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
     "data": {"dataset": DATASETS, "root": Pattern(r".+", "a non-empty path"),
              "time_bins": AT_LEAST_1, "duration": POSITIVE, "n_inputs": Bound(1, N_CHANNELS),
              "val_fraction": Bound(0, 1, True, True), "split_seed": NON_NEGATIVE,
+             "channel_reduction": CHANNEL_REDUCTIONS, "stride": Bound(1, N_CHANNELS),
              "synthetic_train": AT_LEAST_1, "synthetic_test": AT_LEAST_1,
              "synthetic_seed": NON_NEGATIVE},
     "search": {"trials": AT_LEAST_1, "max_concurrent": AT_LEAST_1, "cpus_per_trial": POSITIVE,

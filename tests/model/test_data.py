@@ -1,4 +1,5 @@
-"""Data layer: hand-worked binning, tonic agreement, cache reuse/invalidation, split, errors."""
+"""Data layer: hand-worked binning (sum and stride copies), tonic agreement, copies layout,
+cache reuse/invalidation, split, errors."""
 
 from __future__ import annotations
 
@@ -11,16 +12,9 @@ import numpy as np
 import pytest
 
 from hardware.errors import ConfigError, DataError
+from model.binning import bin_events_reference, bin_spikes, channel_map, first_copy, stride_map
 from model.config import DataConfig
-from model.data import (
-    bin_events_reference,
-    bin_spikes,
-    channel_map,
-    load_dataset,
-    read_and_bin,
-    split_indices,
-    synthetic_root,
-)
+from model.data import BinnedDataset, load_dataset, read_and_bin, split_indices, synthetic_root
 from model.synthetic import shd_files, write_synthetic_shd
 
 TINY = {"synthetic_train": 40, "synthetic_test": 10}
@@ -84,19 +78,22 @@ def test_hand_worked_binning_binary(tmp_path):
     assert x[0, 0, 0] == 1 and x[1, 2, 4] == 1 and x.sum() == 5
 
 
-def test_vectorised_binning_matches_tonic_events_reference(tmp_path):
+@pytest.mark.parametrize("reduction", [{}, {"channel_reduction": "stride", "stride": 6,
+                                             "n_inputs": 128, "binary": True}])
+def test_vectorised_binning_matches_tonic_events_reference(tmp_path, reduction):
     import tonic
 
     write_synthetic_shd(tmp_path, n_train=6, n_test=6, seed=4)
-    cfg = DataConfig(dataset="shd", root=str(tmp_path), time_bins=50, duration=1.0,
-                     n_inputs=48)
+    cfg = replace(DataConfig(dataset="shd", root=str(tmp_path), time_bins=50, duration=1.0,
+                             n_inputs=48), **reduction)
     x, y, n_classes = read_and_bin(shd_files(tmp_path).test_h5, cfg)
+    assert x.shape == (cfg.stride if reduction else 1, 6, 50, cfg.n_inputs)
     dataset = tonic.datasets.SHD(save_to=str(tmp_path), train=False)
     for i in range(len(dataset)):
         events, target = dataset[i]
         reference = bin_events_reference(events, cfg.time_bins, cfg.duration, cfg.n_inputs,
-                                         cfg.binary)
-        np.testing.assert_array_equal(x[i], reference)
+                                         cfg.binary, cfg.channel_reduction, cfg.stride)
+        np.testing.assert_array_equal(x[:, i], reference)
         assert y[i] == target
     assert n_classes == 20 and x.sum() > 0
 
@@ -108,12 +105,18 @@ def test_bin_spikes_random_cases_match_reference():
         m = int(rng.integers(0, 400))
         sample = np.sort(rng.integers(0, n, m))
         t_us, units = rng.integers(0, 1_600_000, m), rng.integers(0, 700, m)
+        stride = int(rng.integers(1, 12))
         x = bin_spikes(sample, t_us, units, n, t_bins, 1.4, n_inputs, binary=False)
+        strided = bin_spikes(sample, t_us, units, n, t_bins, 1.4, 700, False, "stride", stride)
+        assert x.shape == (1, n, t_bins, n_inputs)
+        assert strided.shape == (stride, n, t_bins, 700)
         for i in range(n):
             events = np.zeros(int((sample == i).sum()), dtype=[("t", int), ("x", int)])
             events["t"], events["x"] = t_us[sample == i], units[sample == i]
-            np.testing.assert_array_equal(x[i], bin_events_reference(events, t_bins, 1.4,
-                                                                     n_inputs, False))
+            np.testing.assert_array_equal(x[:, i], bin_events_reference(events, t_bins, 1.4,
+                                                                        n_inputs, False))
+            np.testing.assert_array_equal(strided[:, i], bin_events_reference(
+                events, t_bins, 1.4, 700, False, "stride", stride))
 
 
 def test_synthetic_load_shapes_split_and_cache_reuse(tmp_path):
@@ -136,11 +139,14 @@ def test_synthetic_load_shapes_split_and_cache_reuse(tmp_path):
     assert sorted(os.listdir(tmp_path / "cache")) == [first.cache_key]  # no temp leftovers
 
 
-@pytest.mark.parametrize("change", [{"time_bins": 10}, {"n_inputs": 8}, {"duration": 1.0},
+@pytest.mark.parametrize("change", [{"time_bins": 10}, {"n_inputs": 130}, {"duration": 1.0},
                                     {"binary": True}, {"val_fraction": 0.2},
-                                    {"split_seed": 1}])
+                                    {"split_seed": 1}, {"channel_reduction": "sum"},
+                                    {"stride": 5}, {"augment": False}])
 def test_cache_invalidated_by_each_parameter(tmp_path, change):
-    cfg = DataConfig(root=str(tmp_path), time_bins=20, n_inputs=16, **TINY)
+    # stride 6 needs n_inputs >= 117; stride 5 needs 140
+    cfg = DataConfig(root=str(tmp_path), time_bins=20, n_inputs=140, **TINY,
+                     channel_reduction="stride", stride=6)
     base = load_dataset(cfg)
     changed = load_dataset(replace(cfg, **change))
     assert not changed.from_cache and changed.cache_key != base.cache_key
@@ -268,3 +274,145 @@ def test_auto_dataset_uses_shd_when_present_else_synthetic(tmp_path):
     _hand_root(tmp_path)  # SHD-format files under root
     assert resolve_dataset(auto).dataset == "shd"
     assert resolve_dataset(replace(auto, dataset="synthetic")).dataset == "synthetic"
+
+
+# Stride reduction (the original study's input): copy o takes channels o, o + 6, o + 12, ...
+STRIDE_CFG = replace(HAND_CFG, n_inputs=128, channel_reduction="stride", stride=6)
+
+
+def test_stride_map_by_hand():
+    copy, inputs = stride_map(6)
+    assert (copy[[0, 6, 12]].tolist(), inputs[[0, 6, 12]].tolist()) == ([0, 0, 0], [0, 1, 2])
+    assert (copy[7], inputs[7]) == (1, 1) and (copy[699], inputs[699]) == (3, 116)
+    assert np.bincount(copy).tolist() == [117, 117, 117, 117, 116, 116]  # 4*117 + 2*116 = 700
+
+
+def test_hand_worked_stride_binning(tmp_path):
+    times = [[0.10, 0.10, 0.10, 0.30, 0.99, 1.20], [0.5] * 3]
+    units = [[0, 6, 12, 7, 699, 1], [5] * 3]
+    write_shd(tmp_path, "train", times, units, [3, 19])
+    write_shd(tmp_path, "test", times, units, [3, 19])
+    data = load_dataset(replace(STRIDE_CFG, root=str(tmp_path)))
+    expected = np.zeros((6, 2, 4, 128), np.uint8)  # (copy, sample, bin, input)
+    expected[0, 0, 0, [0, 1, 2]] = 1  # channels 0, 6, 12 at 0.10 s -> copy 0, inputs 0, 1, 2
+    expected[1, 0, 1, 1] = 1  # channel 7 at 0.30 s -> copy 1 (7 % 6), input 1 (7 // 6), bin 1
+    expected[3, 0, 3, 116] = 1  # channel 699 at 0.99 s -> copy 3, input 116; 1.20 s dropped
+    expected[5, 1, 2, 0] = 3  # 3 spikes of channel 5 at 0.5 s -> copy 5, input 0, bin 2
+    assert data.copies == 6 and data.train_copies == 6
+    assert data.test_x.shape == (12, 4, 128)  # copy-major: rows [2c, 2c + 2) are copy c
+    np.testing.assert_array_equal(data.test_x, expected.reshape(12, 4, 128))
+    np.testing.assert_array_equal(data.test_y, [3, 19] * 6)
+    np.testing.assert_array_equal(data.train_x, data.test_x)  # val_fraction 0, augment
+    assert data.n_per_copy("test") == 2 and data.n_per_copy("train") == 2
+    x0, y0 = data.first_copy("test")
+    np.testing.assert_array_equal(x0, expected[0])
+    np.testing.assert_array_equal(y0, [3, 19])
+    binary = load_dataset(replace(STRIDE_CFG, root=str(tmp_path), binary=True))
+    assert binary.test_x[5 * 2 + 1, 2, 0] == 1 and binary.test_x.sum() == 6
+
+
+def test_stride_copies_zero_padded_to_n_inputs(tmp_path):
+    write_shd(tmp_path, "train", [[0.1] * 700], [list(range(700))], [0])
+    write_shd(tmp_path, "test", [[0.1] * 700], [list(range(700))], [0])
+    x = load_dataset(replace(STRIDE_CFG, root=str(tmp_path))).test_x
+    assert x.shape == (6, 4, 128) and x.sum() == 700 and x[:, 1:].sum() == 0
+    for copy, width in enumerate([117, 117, 117, 117, 116, 116]):  # ceil((700 - copy) / 6)
+        assert x[copy, 0, :width].tolist() == [1] * width
+        assert x[copy, 0, width:].tolist() == [0] * (128 - width)  # padding stays zero
+
+
+def test_stride_copies_are_the_raw_channels_copy_major(tmp_path):
+    base = DataConfig(root=str(tmp_path), time_bins=20, **TINY)
+    raw = load_dataset(replace(base, n_inputs=700))  # "sum" to 700 inputs: channel c -> input c
+    data = load_dataset(replace(base, n_inputs=128, channel_reduction="stride"))
+    for split, n in (("train", 36), ("val", 4), ("test", 10)):  # split on samples: as raw
+        x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+        raw_x, raw_y = getattr(raw, f"{split}_x"), getattr(raw, f"{split}_y")
+        assert x.shape == (6 * n, 20, 128) and data.n_per_copy(split) == n
+        for copy in range(6):
+            width = len(range(copy, 700, 6))
+            np.testing.assert_array_equal(x[copy * n:(copy + 1) * n, :, :width],
+                                          raw_x[:, :, copy::6])
+            assert not x[copy * n:(copy + 1) * n, :, width:].any()
+            np.testing.assert_array_equal(y[copy * n:(copy + 1) * n], raw_y)
+    assert raw.copies == 1 and raw.n_per_copy("train") == 36 and data.test_x.sum() > 0
+
+
+def test_stride_without_augment_trains_on_copy_zero(tmp_path):
+    cfg = DataConfig(root=str(tmp_path), time_bins=20, n_inputs=128, **TINY,
+                     channel_reduction="stride")
+    full, plain = load_dataset(cfg), load_dataset(replace(cfg, augment=False))
+    assert (plain.copies, plain.train_copies) == (6, 1)
+    np.testing.assert_array_equal(plain.train_x, full.first_copy("train")[0])
+    np.testing.assert_array_equal(plain.train_y, full.first_copy("train")[1])
+    assert plain.train_x.shape == (36, 20, 128) and plain.val_x.shape == (24, 20, 128)
+    np.testing.assert_array_equal(plain.test_x, full.test_x)  # test keeps every copy
+    assert (plain.n_per_copy("train"), plain.n_per_copy("test")) == (36, 10)
+
+
+def test_stride_split_on_samples_before_copying(tmp_path):
+    # 30 samples, each its own class and one spike on channel = label: label names the sample
+    labels = list(range(30))
+    for split in ("train", "test"):
+        write_shd(tmp_path, split, [[0.1]] * 30, [[u] for u in labels], labels, keys=30)
+    data = load_dataset(replace(STRIDE_CFG, root=str(tmp_path), val_fraction=0.2))
+    train = data.first_copy("train")[1]
+    val = data.first_copy("val")[1]
+    assert (len(train), len(val)) == (24, 6)
+    assert not set(train.tolist()) & set(val.tolist())  # no utterance in both
+    assert sorted(train.tolist() + val.tolist()) == labels
+    np.testing.assert_array_equal(data.train_y, np.tile(train, 6))
+    np.testing.assert_array_equal(data.val_y, np.tile(val, 6))
+    for split in ("train", "val"):  # the row of copy c of sample L spikes iff L % 6 == c
+        x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+        copy = np.repeat(np.arange(6), data.n_per_copy(split))
+        assert (x[:, 0].sum(axis=1) == (y % 6 == copy)).all()
+        spiking = y % 6 == copy
+        assert (x[spiking, 0, y[spiking] // 6] == 1).all()
+
+
+def test_first_copy_helper_and_layout_check():
+    x = np.arange(12).reshape(6, 2)
+    np.testing.assert_array_equal(first_copy(x, 3), [[0, 1], [2, 3]])
+    assert first_copy(np.arange(0), 6).size == 0  # an empty val split
+    with pytest.raises(DataError, match=r"5 rows do not hold 3 equal copies"):
+        first_copy(np.arange(5), 3)
+    empty = np.zeros((6, 1, 1), np.uint8)
+    with pytest.raises(DataError, match=r"6 rows do not hold 4 equal copies"):
+        BinnedDataset(empty, np.zeros(6, np.int64), empty, np.zeros(6, np.int64), empty,
+                      np.zeros(6, np.int64), n_classes=2, cache_key="k", copies=4)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"n_inputs": 116}, r"^\[data\]\.n_inputs = 116 is too small for \[data\]\.stride = 6: each "
+                        r"copy has ceil\(700 / 6\) = 117 channels \(set n_inputs >= 117 or a "
+                        r"larger stride\)$"),
+    ({"n_inputs": 99, "stride": 7}, r"n_inputs = 99 is too small for \[data\]\.stride = 7: "
+                                    r"each copy has ceil\(700 / 7\) = 100 channels"),
+    ({"stride": 0}, r"stride must be in \[1, 700\], got 0 \(set \[data\]\.stride\)"),
+    ({"channel_reduction": "mean"},
+     r"channel_reduction must be one of \('sum', 'stride'\), got 'mean'"),
+])
+def test_stride_config_errors(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        load_dataset(replace(STRIDE_CFG, root=str(tmp_path), **change))
+
+
+def test_stride_fits_exactly_and_sum_ignores_stride(tmp_path):
+    from model.data import validate_data_config
+
+    validate_data_config(replace(STRIDE_CFG, n_inputs=117))  # ceil(700 / 6) = 117 fits
+    validate_data_config(replace(STRIDE_CFG, n_inputs=100, stride=7))
+    validate_data_config(replace(STRIDE_CFG, n_inputs=16, channel_reduction="sum"))
+
+
+def test_data_keys_in_config_schema():
+    from search.config_schema import key_rule
+
+    assert key_rule("data", "channel_reduction").check("stride") == "stride"
+    with pytest.raises(ConfigError, match=r"must be one of sum, stride \(did you mean stride"):
+        key_rule("data", "channel_reduction").check("strid")
+    with pytest.raises(ConfigError, match=r"must be in \[1, 700\], got 0"):
+        key_rule("data", "stride").check(0)
+    for key, default in (("binary", False), ("augment", True), ("stride", 6)):
+        assert key_rule("data", key).default == default
