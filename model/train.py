@@ -50,8 +50,9 @@ class TrainResult:
     """Outcome of one training run.
 
     Accuracies are fractions in [0, 1] (val_accuracy is NaN when the validation split is
-    empty); with stride-augmented data `accuracy` is over every shifted copy of the test set
-    and `accuracy_first_copy` over its first copy (equal otherwise). loss_curve: mean training
+    empty); with stride-augmented data `accuracy` and `val_accuracy` are over every shifted
+    copy of their split, `accuracy_first_copy` over the test set's first copy (equal
+    otherwise), and `train_accuracy` over the training set's first copy. loss_curve: mean training
     loss per epoch run. links: bool (N, T) final links. w_in float32 (n_inputs, N) and w_rec
     float32 (N, N): the effective (masked) weights. hop_profile: realised p_d by hop distance d.
     mean_spike_counts: float64 (N,) spikes per test sample of each neuron. n_links: active
@@ -327,15 +328,10 @@ def epoch_report(run: _Run, data: BinnedDataset, epoch: int, epochs: int,
                  loss: float) -> EpochReport:
     """Validation accuracy, firing rate and links of the network after `epoch`."""
     val = evaluate_split(run.net, data.val_x, data.val_y, data.n_classes, run.device,
-                         copies_of(data))
+                         data.copies_of("val"))
     rate = val.spike_counts.sum() / max(len(data.val_y), 1) / data.time_bins
     return EpochReport(epoch, epochs, loss, val.accuracy,
                        float(rate / run.net.w_rec.shape[0]), int(run.links.sum()))
-
-
-def copies_of(data: BinnedDataset) -> int:
-    """Shifted copies per sample in each split (1 without stride augmentation)."""
-    return int(getattr(data, "copies", 1))
 
 
 def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig, *,
@@ -360,11 +356,14 @@ def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: Dat
         epoch0, curve0 = restore_state(run, state)
     curve, message = fit(run, data, cfg, epoch0, curve0, on_epoch)
     seconds = time.perf_counter() - start
-    copies, n_classes, device = copies_of(data), data.n_classes, run.device
+    n_classes, device = data.n_classes, run.device
     run.net.eval()
-    test = evaluate_split(run.net, data.test_x, data.test_y, n_classes, device, copies)
-    val = evaluate_split(run.net, data.val_x, data.val_y, n_classes, device, copies)
-    train_eval = evaluate_split(run.net, data.train_x, data.train_y, n_classes, device, copies)
+    test = evaluate_split(run.net, data.test_x, data.test_y, n_classes, device,
+                          data.copies_of("test"))
+    val = evaluate_split(run.net, data.val_x, data.val_y, n_classes, device,
+                         data.copies_of("val"))
+    # the training accuracy on the first copy only: the other copies would cost `copies` times
+    train_eval = evaluate_split(run.net, *data.first_copy("train"), n_classes, device)
     return result_of(run, data, curve, message, (test, val, train_eval), seconds)
 
 

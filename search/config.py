@@ -301,6 +301,12 @@ def _check_combinations(cfg: SearchConfig, where: _Where) -> None:
         raise where.error("hardware", "neurons_per_tile", f"rows*cols*neurons_per_tile must be "
                           f">= {N_CLASSES} (one readout neuron per class), got {rows.smallest}*"
                           f"{cols.smallest}*{k_min} = {tiles * k_min} (enlarge the grid)")
+    from model.data import validate_data_config
+
+    try:
+        validate_data_config(cfg.data)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (fix it in {where.source})") from None
     n_inputs = cfg.data.n_inputs
     if math.ceil(n_inputs / k_min) > tiles:
         raise where.error("data", "n_inputs", f"{n_inputs} inputs need ceil({n_inputs}/"

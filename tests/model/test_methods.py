@@ -9,17 +9,19 @@ from hardware.errors import ConfigError
 from hardware.profile import link_budget, n_tiles_at_distance
 from model import methods
 from model.config import METHODS
+from tests.conftest import make_spec
 
 
 def test_every_method_has_a_record_and_the_config_lists_them():
-    assert METHODS == methods.METHOD_NAMES == ("routing_aware", "deepr", "mosaic")
+    assert METHODS == methods.METHOD_NAMES == ("routing_aware", "deepr", "chip_aware", "mosaic")
     for name in METHODS:
         assert methods.get_method(name).name == name
 
 
 def test_unknown_method_is_a_config_error_listing_the_methods():
-    with pytest.raises(ConfigError, match=r"method must be one of routing_aware, deepr, mosaic, "
-                                          r"got 'magic' \(set \[training\]\.method\)"):
+    with pytest.raises(ConfigError, match=r"method must be one of routing_aware, deepr, "
+                                          r"chip_aware, mosaic, got 'magic' "
+                                          r"\(set \[training\]\.method\)"):
         methods.get_method("magic")
 
 
@@ -47,6 +49,6 @@ def test_strategy_tables_cover_every_strategy():
 
     for name in METHODS:
         record = methods.get_method(name)
-        rules = deepr.make_rules(name, 2, 2, 2, 2, (0.0, 0.5))
+        rules = deepr.make_rules(name, 2, 2, 2, 2, (0.0, 0.5), make_spec(2, 2, 2))
         assert deepr.initial_links(rules, np.random.default_rng(0)).shape == (8, 4)
         assert record.penalty in train._PENALTY

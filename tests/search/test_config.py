@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -80,7 +82,7 @@ ERRORS = [
      "largest grid (2x2) has 3 hops"),
     ("training", "method", "{ choices = [] }", "choices must be a non-empty list, got []"),
     ("training", "method", '"deepR"', "[training].method: must be one of routing_aware, "
-     "deepr, mosaic (did you mean deepr?), got 'deepR'"),
+     "deepr, chip_aware, mosaic (did you mean deepr?), got 'deepR'"),
     ("training", "method", '{ choices = ["deepr", "dpr"] }', "choice must be one of"),
     ("training", "method", '{ choices = ["deepr"], default = "routing_aware" }',
      "default must be one of the choices"),
@@ -158,8 +160,17 @@ def test_shipped_study_is_the_hop_profile_grid():
     cfg = load_config("study")
     assert cfg.param("p1").choices == (0.5, 0.7, 1.0)
     assert cfg.param("p3").choices == (0.0, 0.1, 0.2, 0.3)
-    assert cfg.param("method").choices == ("routing_aware", "deepr")
+    assert cfg.param("method").choices == ("routing_aware", "deepr", "mosaic")
     assert (cfg.data.dataset, cfg.search.sampler) == ("auto", "random")
+    # the original's conventions (issue 8): binary stride-6 copies, per-bin decay 0.978, ...
+    assert (cfg.data.binary, cfg.data.channel_reduction, cfg.data.stride) == (True, "stride", 6)
+    assert cfg.data.augment and cfg.data.n_inputs == 128
+    bin_width = cfg.data.duration / cfg.data.time_bins
+    assert math.exp(-bin_width / cfg.param("tau").value) == pytest.approx(0.978, abs=5e-4)
+    fixed = {name: cfg.param(name).value for name in
+             ("reset", "rate_reg_form", "lr_schedule", "alpha", "prune_min", "w_thr")}
+    assert fixed == {"reset": "original", "rate_reg_form": "population",
+                     "lr_schedule": "polynomial", "alpha": 2.0, "prune_min": 20, "w_thr": 0.1}
 
 
 def test_to_toml_round_trips_through_a_file(tmp_path):
