@@ -19,6 +19,7 @@ from hardware.spec import MosaicSpec
 
 MIN_BATCH = 32
 REFILTER_AFTER = 4096  # route marks of dead links gathered before a refilter is considered
+REFILTER_RATIO = 8  # route marks of a batch cost about 8 fitting_pairs elements each
 
 
 def _keys_with_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,16 +61,17 @@ class PortUsageTracker:
         self.links = links.copy()
         self._routes = padded_routes(spec.rows, spec.cols)
         self._pair_of_mark = np.repeat(np.arange(spec.n_tiles**2), np.diff(self.table.offsets))
+        self._marks_through = np.bincount(self.table.ports, minlength=self.table.n_ports)
         n_ports, width = self.table.n_ports, self.table.n_ports + 1
         self._width = width
         self._tile = np.arange(links.shape[0]) // spec.neurons_per_tile
         self._capacity = np.append(capacity_grid(spec).ravel(), np.iinfo(np.int64).max)
         most = 1 + spec.n_tiles * self._routes.shape[1]  # bound of the padding column
         dtype = np.uint16 if most < 2**16 else np.int32
+        self._counts = np.zeros((links.shape[0], width), dtype=dtype)
+        self._counts[:, n_ports] = 1
         keys, _ = self._marks(*np.nonzero(links))
-        flat = np.bincount(keys.ravel(), minlength=links.shape[0] * width)
-        self._counts = flat.reshape(links.shape[0], width).astype(dtype)
-        self._counts[:, n_ports] += 1
+        np.add.at(self._counts.reshape(-1), keys.ravel(), dtype(1))
         self._usage = np.append((self._counts[:, :n_ports] > 0).sum(axis=0), 0).astype(np.int64)
 
     @property
@@ -180,17 +182,18 @@ class PortUsageTracker:
         """
         k, n_tiles = self.spec.neurons_per_tile, self.spec.n_tiles
         marks = np.flatnonzero((self.usage >= self.capacity)[self.table.ports])
-        pair, port = self._pair_of_mark[marks], self.table.ports[marks]
-        neurons = (pair // n_tiles * k)[:, None] + np.arange(k)
-        blocked = self._counts[neurons, port[:, None]] == 0  # (marks, K)
-        out = np.zeros(n_tiles * n_tiles * k, dtype=bool)
-        out[((pair * k)[:, None] + np.arange(k))[blocked]] = True
-        return ~out.reshape(n_tiles, n_tiles, k).transpose(0, 2, 1).reshape(-1, n_tiles)
+        pair, port = self._pair_of_mark[marks], self.table.ports[marks]  # sorted by pair
+        lacking = self._counts.reshape(n_tiles, k, -1)[pair // n_tiles, :, port] == 0  # (I, K)
+        blocked = np.zeros((n_tiles * n_tiles, k), dtype=bool)
+        if marks.size:
+            starts = np.flatnonzero(np.diff(pair, prepend=-1))
+            blocked[pair[starts]] = np.logical_or.reduceat(lacking, starts, axis=0)
+        return ~blocked.reshape(n_tiles, n_tiles, k).transpose(0, 2, 1).reshape(-1, n_tiles)
 
     def _refilter_cost(self) -> int:
-        """`fitting_pairs`' work in units of one gathered route mark (about 4 of its elements)."""
-        full_marks = np.count_nonzero((self.usage >= self.capacity)[self.table.ports])
-        return full_marks * self.spec.neurons_per_tile // 4
+        """`fitting_pairs`' work (K per route mark through a full port) in route marks."""
+        full = self._usage[: self.n_ports] >= self._capacity[: self.n_ports]
+        return int(self._marks_through[full].sum()) * self.spec.neurons_per_tile // REFILTER_RATIO
 
     def fitting_prefix(self, neuron: np.ndarray, dest: np.ndarray) -> int:
         """How many leading links of the ordered batch neuron[j] -> dest[j] can be added one
@@ -230,6 +233,8 @@ class PortUsageTracker:
         links gathered cost more than `fitting_pairs`, that filters everything still waiting.
         """
         neuron, dest = self._pairs(neuron, dest)
+        if neuron.size and np.bincount(neuron * self.links.shape[1] + dest).max() > 1:
+            raise LinksError("add_in_order needs distinct links, got a repeated (neuron, tile)")
         added = np.zeros(neuron.size, dtype=bool)
         queue, batch = np.flatnonzero(~self.links[neuron, dest]), 4 * MIN_BATCH
         wasted = 0  # route marks of dead links gathered since the queue was last filtered
