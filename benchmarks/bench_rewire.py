@@ -3,9 +3,11 @@
 On 5x5 tiles x 32 neurons (N = 800): time to fill an empty chip (as many uniformly drawn links
 as fit), to build the tracker from those links, and of one DeepR-style rewiring pass (prune 20%
 of the links at random, regrow within capacities: to the pruned network's per-(tile, distance)
-counts, or fill), each the median of repeats after a warm-up, beside one full `check_mapping`
-of the same network; the ratio says how many full routings one pass costs. Checking each
-candidate with the full router instead would cost (candidates tried) x check_mapping.
+counts, or fill; on one kept tracker or building it from the links array in the pass), each
+the median of repeats after a warm-up (wall and this process's CPU time, which other load on a
+shared machine disturbs less), beside one full `check_mapping` of the same network; the ratio
+says how many full routings one pass costs. Checking each candidate with the full router
+instead would cost (candidates tried) x check_mapping.
 Also the fill of the default chip (3x3 x 16, cap_nt 32) at issue 9's three capacity settings.
 Run: python benchmarks/bench_rewire.py [--quick]
 """
@@ -27,29 +29,45 @@ from hardware.usage import PortUsageTracker
 from model.chip_links import candidate_order, grow_within_capacity, remove_links
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `fn()` over `repeats` calls after one warm-up call."""
+def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of this process (less sensitive to other load on
+    a shared machine) of `fn()` over `repeats` calls after one warm-up call."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def ms(seconds: tuple[float, float]) -> str:
+    """'wall ms (CPU ms)' of a median_seconds result."""
+    return f"{seconds[0] * 1e3:.2f} ms (CPU {seconds[1] * 1e3:.2f} ms)"
 
 
 def rewiring_pass(spec: MosaicSpec, tracker: PortUsageTracker, rng: np.random.Generator,
-                  per_group: bool) -> Callable[[], object]:
-    """One pass on the evolving tracker: prune 20% at random, regrow (group quota or fill)."""
+                  per_group: bool, rebuild: bool) -> Callable[[], object]:
+    """One pass on the evolving network: prune 20% at random, regrow (group quota or fill),
+    on one kept tracker or (rebuild) from the links array, building the tracker in the pass."""
     groups, depth = pair_groups(spec.rows, spec.cols, spec.neurons_per_tile)
     eligible = np.ones_like(tracker.links)
+    state = {"links": tracker.links.copy()}
 
     def run() -> np.ndarray:
-        quota = np.bincount(groups[tracker.links], minlength=spec.n_tiles * depth)
-        remove_links(tracker, tracker.links & (rng.random(tracker.links.shape) < 0.2))
-        return grow_within_capacity(spec, tracker, eligible, rng,
-                                    groups=groups if per_group else None,
-                                    quota=quota if per_group else None)
+        links = state["links"] if rebuild else tracker.links
+        quota = np.bincount(groups[links], minlength=spec.n_tiles * depth)
+        prune = links & (rng.random(links.shape) < 0.2)
+        if rebuild:
+            start: np.ndarray | PortUsageTracker = links & ~prune
+        else:
+            remove_links(tracker, prune)
+            start = tracker
+        state["links"] = grow_within_capacity(spec, start, eligible, rng,
+                                              groups=groups if per_group else None,
+                                              quota=quota if per_group else None)
+        return state["links"]
 
     return run
 
@@ -66,16 +84,19 @@ def bench_chip(spec: MosaicSpec, repeats: int) -> None:
     n_candidates = candidate_order(spec, links, ~empty, "uniform", rng).size
     print(f"{spec.rows}x{spec.cols}x{spec.neurons_per_tile} cap_nt {spec.cap_nt[0]} cap_r0 "
           f"{spec.cap_r0[0]} cap_r1 {spec.cap_r1[0]}: fill {int(links.sum())} links in "
-          f"{fill * 1e3:.1f} ms | tracker build {build * 1e3:.2f} ms | check_mapping "
-          f"{route * 1e3:.2f} ms")
+          f"{ms(fill)} | tracker build {ms(build)} | check_mapping {ms(route)}")
     for per_group, label in ((True, "regrow to per-(tile, distance) counts"), (False, "refill")):
-        tracker = PortUsageTracker(spec, links)
-        one_pass = median_seconds(rewiring_pass(spec, tracker, rng, per_group), repeats)
-        assert check_mapping(spec, tracker.links).violations == 0
-        naive = n_candidates * route
-        print(f"  rewiring pass (prune 20%, {label}): {one_pass * 1e3:.2f} ms = "
-              f"{one_pass / route:.1f} x check_mapping; a check_mapping per candidate "
-              f"(~{n_candidates}) would take ~{naive * 1e3:.0f} ms ({naive / one_pass:.0f}x)")
+        for rebuild in (False, True):
+            tracker = PortUsageTracker(spec, links)
+            run = rewiring_pass(spec, tracker, rng, per_group, rebuild)
+            one_pass = median_seconds(run, repeats)
+            assert check_mapping(spec, run()).violations == 0
+            naive = n_candidates * route[1]
+            how = "tracker rebuilt from links" if rebuild else "tracker kept"
+            print(f"  rewiring pass (prune 20%, {label}, {how}): {ms(one_pass)} = "
+                  f"{one_pass[1] / route[1]:.1f} x check_mapping (CPU); a check_mapping per "
+                  f"candidate (~{n_candidates}) would take ~{naive * 1e3:.0f} ms CPU "
+                  f"({naive / one_pass[1]:.0f}x)")
 
 
 def bench_default_fill(seeds: int) -> None:
