@@ -120,6 +120,7 @@ def main() -> None:
     repeats = 20 if args.quick else 100
     bench_chip(MosaicSpec(5, 5, 32, cap_nt=32, cap_r0=16, cap_r1=64), repeats)
     bench_chip(MosaicSpec(5, 5, 32, cap_nt=32, cap_r0=8, cap_r1=32), repeats)
+    bench_chip(MosaicSpec(3, 3, 16, cap_nt=32, cap_r0=8, cap_r1=24), repeats)  # default chip
     bench_default_fill(3 if args.quick else 10)
 
 
