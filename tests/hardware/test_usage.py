@@ -133,3 +133,5 @@ def test_bad_links_and_pairs_are_rejected():
         tracker.add(np.array([4]), np.array([0]))
     with pytest.raises(LinksError, match="1-D arrays of one length"):
         tracker.fits(np.array([0, 1]), np.array([1]))
+    with pytest.raises(LinksError, match="needs distinct links"):
+        tracker.add_in_order(np.array([0, 0]), np.array([1, 1]))
