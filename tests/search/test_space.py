@@ -122,9 +122,9 @@ def test_describe_space_lists_every_parameter_and_the_grid():
     assert "p3                training  choices  0 | 0.1 | 0.2 | 0.3" in text
     n_fixed = len(cfg.params) - 6
     assert text.splitlines()[-1] == (
-        f"6 searched and {n_fixed} fixed parameters, a discrete grid of 648 points; "
+        f"6 searched and {n_fixed} fixed parameters, a discrete grid of 972 points; "
         "200 trials, sampler random (seed 0), 8 concurrent")
-    assert grid_size(cfg.params) == 2 * 3 * 4 * 3 * 3 * 3
+    assert grid_size(cfg.params) == 3 * 3 * 4 * 3 * 3 * 3  # method x p1 x p3 x seed x cap_r0 x cap_r1
 
 
 def test_describe_space_shows_ranges():
