@@ -17,6 +17,7 @@ import pyarrow as pa
 from analysis.io import load_results
 from analysis.pareto import MEMORY_COLUMNS, ParetoFront, pareto_front
 from analysis.schema import FIXED_COLUMNS
+from hardware.errors import ResultsError
 
 DIRECTORY_HELP = "results directory <storage>/<name> (or a trials.parquet file)"
 EXIT_POLICY = (
@@ -62,6 +63,8 @@ def run_pareto(args: argparse.Namespace) -> int:
     """Print the front (table or JSON) and optionally plot it; 0 even when it is empty."""
     from analysis.report import front_text
 
+    if args.plot is not None:
+        check_output_directory(args.plot.expanduser().parent, "--plot")
     trials = load_results(args.directory).trials
     front = pareto_front(trials, args.objective_x)
     if args.plot is not None:
@@ -82,8 +85,22 @@ def run_report(args: argparse.Namespace) -> int:
     """Write the report and print where it is."""
     from analysis.report import write_report
 
-    print(write_report(args.directory, args.out))
+    out = None if args.out is None else args.out.expanduser()
+    if out is not None and out.exists():
+        check_output_directory(out, "--out")
+    try:
+        print(write_report(args.directory, out))
+    except OSError as exc:  # --out cannot be created (a file on its path, read-only parent)
+        raise ResultsError(f"--out {args.out}: cannot create it: {exc.strerror or exc} (give a "
+                           "writable directory)") from None
     return 0
+
+
+def check_output_directory(directory: Path, flag: str) -> None:
+    """ResultsError unless `directory` (where `flag` writes) exists as a directory."""
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise ResultsError(f"{flag}: {directory} {what} (create the directory first)")
 
 
 def front_json(front: ParetoFront) -> dict[str, Any]:

@@ -9,6 +9,7 @@ pyarrow (no status/mappable/trial_id column) is still analysed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -26,8 +27,21 @@ from hardware.errors import ResultsError
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` atomically: `write(file)` into a hidden temp file, fsync, os.replace."""
+    """Write `path` atomically: `write(file)` into a hidden temp file, fsync, os.replace.
+
+    ResultsError (one line) when the directory is missing, read-only or full; `path` is then
+    left as it was.
+    """
     path = Path(path)
+    try:
+        _replace(path, write)
+    except OSError as exc:
+        raise ResultsError(f"cannot write {path}: {exc.strerror or exc} ({_write_fix(exc, path)})"
+                           ) from None
+    _fsync_directory(path.parent)
+
+
+def _replace(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     # os.open (not mkstemp, which makes 0600 files) so the file gets the umask's permissions
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -41,7 +55,12 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_directory(path.parent)
+
+
+def _write_fix(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENOENT:
+        return f"create the directory {path.parent} first"
+    return f"free disk space or make {path.parent} writable"
 
 
 def _fsync_directory(directory: Path) -> None:

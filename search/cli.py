@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -45,9 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Notices(logging.Handler):
+    """Prints warnings the search logs (a journal repaired, ...) as `mosaic-dse: ...` lines,
+    to the sys.stderr of the moment."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"mosaic-dse: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_notices() -> None:
+    """Route the `search` loggers' warnings to stderr, once per process (they still propagate:
+    the root logger has no handler of its own in the CLI, so nothing prints twice)."""
+    logger = logging.getLogger("search")
+    if not any(isinstance(h, _Notices) for h in logger.handlers):
+        logger.addHandler(_Notices(logging.WARNING))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command; `MosaicDSEError` becomes a one-line message and exit code 2."""
     args = build_parser().parse_args(argv)
+    _show_notices()
     try:
         return int(args.func(args) or 0)
     except MosaicDSEError as exc:

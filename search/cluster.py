@@ -6,10 +6,14 @@ traceback or a search that waits forever for resources that never come.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 
 from hardware.errors import ConfigError
 
@@ -37,22 +41,48 @@ def check_address(address: str) -> None:
 
 
 def init_ray(address: str | None) -> bool:
-    """Connect to `address` or start a local Ray; False if Ray was already initialised."""
+    """Connect to `address` or start a local Ray on 127.0.0.1; False if Ray was already
+    initialised. The caller's SIGTERM handler is kept (ray.init replaces it with sys.exit)."""
     import ray
 
     if ray.is_initialized():
         return False
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
-    if address:
-        check_address(address)
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot join the Ray cluster at {address}: {first}") from None
-    else:
-        ray.init(address="local", include_dashboard=False, **quiet)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        if address:
+            check_address(address)
+            try:
+                ray.init(address=address, **quiet)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"cannot join the Ray cluster at {address}: {first}") from None
+        else:
+            with _loopback_node():
+                ray.init(address="local", include_dashboard=False, **quiet)
+    finally:
+        if sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+@contextlib.contextmanager
+def _loopback_node() -> Iterator[None]:
+    """Make the Ray started inside the block a loopback-only node.
+
+    Ray's processes bind 127.0.0.1 only when the node's address is 127.0.0.1, and ray.init turns
+    a given 127.0.0.1 into the machine's address unless clusters are disabled (what
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 sets, read once at import): so disable them while the
+    node starts. Checked on ray 2.60 (tests/search/test_faults.py lists the ports it opens).
+    """
+    from ray._private import ray_constants
+
+    enabled = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = enabled
 
 
 def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:

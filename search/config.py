@@ -51,21 +51,25 @@ from search.config_schema import (
 from search.space import Param
 
 __all__ = [
-    "AT_LEAST_1", "HOP_KEY", "HOP_RULE", "N_CLASSES", "NON_NEGATIVE", "POSITIVE", "PROBABILITY",
-    "RESUMABLE_KEYS", "SAMPLERS", "SCHEMA", "SEARCHED_SECTIONS", "SECTIONS", "SHIPPED_CONFIGS",
-    "Bound", "KeyRule", "Pattern", "SearchConfig", "SearchSettings", "build_trial",
-    "canonical_config", "config_differences", "config_fingerprint", "dump_toml", "hop_profile",
-    "key_rule", "load_config", "parse_config", "read_config_text", "resolve_defaults",
-    "trial_values",
+    "AT_LEAST_1", "HOP_KEY", "HOP_RULE", "MAX_NEURONS", "MAX_TILES", "N_CLASSES", "NON_NEGATIVE",
+    "POSITIVE", "PROBABILITY", "RESUMABLE_KEYS", "SAMPLERS", "SCHEMA", "SEARCHED_SECTIONS",
+    "SECTIONS", "SHIPPED_CONFIGS", "Bound", "KeyRule", "Pattern", "SearchConfig", "SearchSettings",
+    "build_trial", "canonical_config", "chip_size_problem", "config_differences",
+    "config_fingerprint", "dump_toml", "hop_profile", "key_rule", "load_config", "parse_config",
+    "read_config_text", "resolve_defaults", "toml_value", "trial_values",
 ]
 
 SHIPPED_CONFIGS = ("default", "study", "tiny")
 N_CLASSES = 20  # SHD and synthetic SHD: the readout needs one neuron per class
+# Largest chip a search, `train` or `map` takes: the hop-distance and route tables grow with
+# tiles^2 and the dense recurrent weights with neurons^2 (a 32x32x16 chip routes in ~1 min).
+MAX_TILES, MAX_NEURONS = 1024, 16384
 # Keys that may change when a search resumes: budget, resources and locations (the binned-data
 # cache is keyed by its contents, so moving it changes nothing).
 RESUMABLE_KEYS = frozenset({("search", "trials"), ("search", "max_concurrent"),
                             ("search", "cpus_per_trial"), ("search", "gpus_per_trial"),
-                            ("search", "name"), ("search", "storage"), ("data", "cache_dir")})
+                            ("search", "name"), ("search", "storage"), ("data", "cache_dir"),
+                            ("search", "max_failures"), ("search", "max_consecutive_infeasible")})
 
 
 @dataclass(frozen=True)
@@ -110,16 +114,17 @@ def dump_toml(doc: Mapping[str, Mapping[str, Any]]) -> str:
     """Sections of scalars, lists and one level of inline tables as TOML text."""
     blocks = []
     for section, body in doc.items():
-        lines = [f"[{section}]"] + [f"{key} = {_toml_value(v)}" for key, v in body.items()]
+        lines = [f"[{section}]"] + [f"{key} = {toml_value(v)}" for key, v in body.items()]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """One value as TOML text: strings escaped exactly, lists and one level of inline tables."""
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return tomli_w.dumps({"v": value}).removeprefix("v = ").rstrip("\n")
 
 
@@ -296,6 +301,9 @@ def _param(section: str, name: str, value: Any, where: _Where) -> Param:
 def _check_combinations(cfg: SearchConfig, where: _Where) -> None:
     """Rules between keys, checked at the extremes of every range and choice."""
     rows, cols, k = (cfg.param(n) for n in ("rows", "cols", "neurons_per_tile"))
+    too_large = chip_size_problem(rows.largest, cols.largest, k.largest)
+    if too_large is not None:  # before any table of that size is built
+        raise where.error("hardware", *too_large)
     tiles, k_min = rows.smallest * cols.smallest, k.smallest
     if tiles * k_min < N_CLASSES:
         raise where.error("hardware", "neurons_per_tile", f"rows*cols*neurons_per_tile must be "
@@ -318,6 +326,19 @@ def _check_combinations(cfg: SearchConfig, where: _Where) -> None:
                           f"K weights), got prune_min={prune_min} with neurons_per_tile={k_min} "
                           "(lower prune_min)")
     _check_hop_distances(cfg, where)
+
+
+def chip_size_problem(rows: int, cols: int, neurons_per_tile: int) -> tuple[str, str] | None:
+    """(key, why) when a chip is too large to route or train (MAX_TILES, MAX_NEURONS), or None."""
+    tiles = rows * cols
+    if tiles > MAX_TILES:
+        return "rows", (f"rows*cols must be <= {MAX_TILES} tiles, got {rows}*{cols} = {tiles} "
+                        "(shrink the grid)")
+    if tiles * neurons_per_tile > MAX_NEURONS:
+        return "neurons_per_tile", (
+            f"rows*cols*neurons_per_tile must be <= {MAX_NEURONS} neurons, got {rows}*{cols}*"
+            f"{neurons_per_tile} = {tiles * neurons_per_tile} (shrink the grid or the tiles)")
+    return None
 
 
 def _check_hop_distances(cfg: SearchConfig, where: _Where) -> None:
@@ -417,4 +438,4 @@ def config_differences(saved: SearchConfig, current: SearchConfig) -> tuple[str,
 
 
 def _shown(value: Any) -> str:
-    return "(absent)" if value is MISSING else _toml_value(value)
+    return "(absent)" if value is MISSING else toml_value(value)

@@ -77,9 +77,14 @@ class Bound:
 
     def __str__(self) -> str:
         if self.high == math.inf:
-            return f"{'>' if self.open_low else '>='} {self.low:g}"
+            return f"{'>' if self.open_low else '>='} {_number(self.low)}"
         left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
-        return f"in {left}{self.low:g}, {self.high:g}{right}"
+        return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
+
+
+def _number(v: float) -> str:
+    """`v` for messages: integers in full (2**32 - 1 is 4294967295, not 4.29497e+09)."""
+    return str(v) if isinstance(v, int) else f"{v:g}"
 
 
 @dataclass(frozen=True)
@@ -97,18 +102,21 @@ class Pattern:
 
 
 AT_LEAST_1, NON_NEGATIVE = Bound(1), Bound(0)
+SEED_MAX = 2**32 - 1  # Optuna's samplers (numpy's legacy seeding) take seeds in [0, 2**32)
+SEED = Bound(0, SEED_MAX)
 POSITIVE, PROBABILITY = Bound(0, open_low=True), Bound(0, 1)
 # Allowed values beyond the type: a Bound, a Pattern or a tuple of allowed strings.
 _BOUNDS: Mapping[str, Mapping[str, Any]] = {
     "data": {"dataset": DATASETS, "root": Pattern(r".+", "a non-empty path"),
              "time_bins": AT_LEAST_1, "duration": POSITIVE, "n_inputs": Bound(1, N_CHANNELS),
-             "val_fraction": Bound(0, 1, True, True), "split_seed": NON_NEGATIVE,
+             "val_fraction": Bound(0, 1, True, True), "split_seed": SEED,
              "channel_reduction": CHANNEL_REDUCTIONS, "stride": Bound(1, N_CHANNELS),
              "synthetic_train": AT_LEAST_1, "synthetic_test": AT_LEAST_1,
-             "synthetic_seed": NON_NEGATIVE},
+             "synthetic_seed": SEED},
     "search": {"trials": AT_LEAST_1, "max_concurrent": AT_LEAST_1, "cpus_per_trial": POSITIVE,
-               "gpus_per_trial": NON_NEGATIVE, "sampler": SAMPLERS, "seed": NON_NEGATIVE,
-               "name": Pattern(r"[\w.-]+", "a plain directory name (letters, digits, _ . -)"),
+               "gpus_per_trial": NON_NEGATIVE, "sampler": SAMPLERS, "seed": SEED,
+               "name": Pattern(r"(?!\.\.?\Z)[\w.-]+",
+                               "a plain directory name (letters, digits, _ . -; not . or ..)"),
                "storage": Pattern(r".+", "a non-empty path or URI"),
                "proxy_seeds": AT_LEAST_1, "proxy_threshold": PROBABILITY},
     "hardware": {"rows": AT_LEAST_1, "cols": AT_LEAST_1, "neurons_per_tile": AT_LEAST_1,
@@ -123,7 +131,7 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
                  "mosaic_prune_thr": NON_NEGATIVE, "mosaic_warmup": NON_NEGATIVE,
                  "mosaic_clip_std": NON_NEGATIVE, "mosaic_noise": NON_NEGATIVE,
                  "chip_budget": CHIP_BUDGETS, "chip_order": CHIP_ORDERS,
-                 "seed": NON_NEGATIVE,
+                 "seed": SEED,
                  "input_gain": POSITIVE,
                  "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
 }

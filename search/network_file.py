@@ -10,6 +10,7 @@ hop_energy_pj float64, and config: the resolved TOML text (a 0-d unicode array).
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +79,9 @@ def load_network(path: Path) -> NetworkFile:
                 raise LinksError(f"{path} is not a network file: it lacks {', '.join(missing)} "
                                  "(save one with train --save-network)")
             arrays = {k: data[k] for k in KEYS}
-    except (ValueError, OSError, EOFError) as exc:
-        raise LinksError(f"cannot read network file {path}: {exc}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise LinksError(f"cannot read network file {path}: {exc} (save one with train "
+                         "--save-network)") from None
     rows, cols, k = (int(v) for v in arrays["chip"])
     spec = MosaicSpec(rows, cols, k, tuple(int(v) for v in arrays["cap_nt"]),
                       tuple(int(v) for v in arrays["cap_r0"]),

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from hardware.errors import ResultsError
 from search.layout import SYNCED_FILES
+
+T = TypeVar("T")
 
 
 def is_uri(storage: str) -> bool:
@@ -37,31 +41,16 @@ class RemoteResults:
         return cls(uri, mirror)
 
     def _fs(self):  # noqa: ANN202 - (pyarrow FileSystem, path inside it)
-        from pyarrow import fs
-
-        try:
-            return fs.FileSystem.from_uri(self.uri)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad URIs
-            raise ResultsError(f"storage URI {self.uri!r} is not usable by pyarrow: {exc} "
-                               "(give a local path or a pyarrow filesystem URI)") from None
+        return _filesystem(self.uri)
 
     def download(self) -> None:
         """Copy the remote result files (those that exist) into the mirror, replacing it."""
-        self._guarded("read", self._download)
+        _guarded(self.uri, "read", self._download)
 
     def upload(self) -> None:
-        """Copy the mirror's result files to the URI (hidden name, then move)."""
-        self._guarded("write", self._upload)
-
-    def _guarded(self, verb: str, action) -> None:  # noqa: ANN001
-        """Run `action`, turning storage failures into one-line ResultsErrors."""
-        import pyarrow as pa
-
-        try:
-            action()
-        except (OSError, pa.ArrowException) as exc:
-            raise ResultsError(f"cannot {verb} results at {self.uri}: {exc} (check the storage "
-                               "URI and its credentials)") from None
+        """Copy the mirror's result files to the URI (hidden name, then move), in
+        SYNCED_FILES order: the journal before trials.parquet."""
+        _guarded(self.uri, "write", self._upload)
 
     def _download(self) -> None:
         from pyarrow import fs
@@ -89,3 +78,38 @@ class RemoteResults:
                 tmp = f"{root}/.{name}.upload"
                 fs.copy_files(str(local), tmp, destination_filesystem=filesystem)
                 filesystem.move(tmp, f"{root}/{name}")
+
+
+def read_remote_file(uri: str, name: str) -> bytes | None:
+    """The bytes of `<uri>/<name>`, or None when there is no such file."""
+    def read() -> bytes | None:
+        from pyarrow import fs
+
+        filesystem, root = _filesystem(uri)
+        if filesystem.get_file_info(f"{root}/{name}").type != fs.FileType.File:
+            return None
+        with filesystem.open_input_stream(f"{root}/{name}") as stream:
+            return stream.read()
+
+    return _guarded(uri, "read", read)
+
+
+def _filesystem(uri: str):  # noqa: ANN202 - (pyarrow FileSystem, path inside it)
+    from pyarrow import fs
+
+    try:
+        return fs.FileSystem.from_uri(uri)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad URIs
+        raise ResultsError(f"storage URI {uri!r} is not usable by pyarrow: {exc} "
+                           "(give a local path or a pyarrow filesystem URI)") from None
+
+
+def _guarded(uri: str, verb: str, action: Callable[[], T]) -> T:
+    """Run `action`, turning storage failures into one-line ResultsErrors."""
+    import pyarrow as pa
+
+    try:
+        return action()
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultsError(f"cannot {verb} results at {uri}: {exc} (check the storage URI and "
+                           "its credentials)") from None

@@ -133,6 +133,10 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         directory = results_directory(cfg.search.storage, cfg.search.name)
         ray_storage = str(directory / "ray")
     check_directory(cfg, directory, resume)
+    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
+        from search.journal import recover_journal
+
+        recover_journal(directory / JOURNAL)
     from search.results import ResultsStore
     from search.searcher import open_storage, reconcile_study
 

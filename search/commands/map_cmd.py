@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
 from hardware.profile import realised_profile, sample_links, validate_profile
 from hardware.routing import check_mapping, port_usage
 from hardware.spec import PORTS, MosaicSpec
+from search.commands.common import seed
 from search.network_file import load_network
 
 
@@ -33,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="draw a random network with this hop profile, "
         "comma-separated p_d by distance, e.g. 0,0.8,0,0.1",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random network (--profile)")
+    p.add_argument("--seed", type=seed, default=0,
+                   help="seed of the random network (--profile), in [0, 2**32 - 1]")
     p.add_argument("--rows", type=int)
     p.add_argument("--cols", type=int)
     p.add_argument("--neurons-per-tile", type=int)
@@ -71,7 +74,7 @@ def load_links(path: Path) -> np.ndarray:
         raise LinksError(f"links file not found: {path} (give an existing .npy or .npz file)")
     try:
         data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: empty file
         raise LinksError(
             f"cannot read links file {path}: {exc} (save it with numpy.save)"
         ) from None
@@ -155,12 +158,19 @@ def chip_of(args: argparse.Namespace) -> MosaicSpec:
     """The chip from the flags; with --network, the file's chip with any flag overriding it."""
     given = {f: getattr(args, f) for f in CHIP_FLAGS if getattr(args, f) is not None}
     if args.network is not None:
-        saved = load_network(args.network).spec
-        return replace(saved, **given)
-    missing = [f"--{f.replace('_', '-')}" for f in CHIP_FLAGS if f not in given]
-    if missing:
-        raise LinksError(f"map needs the chip: give {', '.join(missing)} (or --network FILE.npz)")
-    return MosaicSpec(**given)
+        spec = replace(load_network(args.network).spec, **given)
+    else:
+        missing = [f"--{f.replace('_', '-')}" for f in CHIP_FLAGS if f not in given]
+        if missing:
+            raise LinksError(f"map needs the chip: give {', '.join(missing)} (or --network "
+                             "FILE.npz)")
+        spec = MosaicSpec(**given)
+    from search.config import chip_size_problem
+
+    too_large = chip_size_problem(spec.rows, spec.cols, spec.neurons_per_tile)
+    if too_large is not None:
+        raise LinksError(f"map: {too_large[1]}")
+    return spec
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import signal
 import sys
+from contextlib import AbstractContextManager
+from types import FrameType
 
-from search.commands.common import add_config_options
+from hardware.errors import MosaicDSEError, ResultsError
+from search.commands.common import add_config_options, seed, toml_override
 
 # CLI flag -> [search] key; a given flag becomes a --set override so the saved config is exact.
 FLAG_KEYS = {"name": "name", "storage": "storage", "trials": "trials",
              "max_concurrent": "max_concurrent", "cpus_per_trial": "cpus_per_trial",
              "gpus_per_trial": "gpus_per_trial", "sampler": "sampler", "seed": "seed"}
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # the machine's, not a bug
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-trial", type=float, help="CPUs reserved per trial")
     p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial (fractions allowed)")
     p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], help="Optuna sampler")
-    p.add_argument("--seed", type=int, help="sampler seed")
+    p.add_argument("--seed", type=seed, help="sampler seed, in [0, 2**32 - 1]")
     p.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT "
                                      "(default: start a local Ray)")
     p.add_argument("--resume", action="store_true",
@@ -37,13 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def overrides_from_flags(args: argparse.Namespace) -> list[str]:
     """--set overrides for every [search] flag the user gave."""
-    sets = []
-    for flag, key in FLAG_KEYS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            sets.append(f"search.{key}={value!r}" if isinstance(value, str)
-                        else f"search.{key}={value}")
-    return sets
+    return [toml_override(f"search.{key}", getattr(args, flag))
+            for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,19 +61,77 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_and_report(cfg, resume: bool, address: str | None, quiet: bool) -> int:  # noqa: ANN001
-    """Run the search; on Ctrl+C say how to continue it (exit 130), else print the outcome."""
-    from search.remote import is_uri
-    from search.runner import results_directory, run_search
+    """Run the search as the directory's one driver, then print the outcome.
 
+    Ctrl+C and SIGTERM stop it with the resume hint (exit 130 and 143, as a shell reports
+    those signals); a project error Ray wrapped in its own exception becomes its one line.
+    """
+    from search.runner import run_search
+
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # remembered here: Ray turns an exception raised inside its waits into a plain
+        # KeyboardInterrupt, so the exception's type cannot tell SIGTERM from Ctrl+C
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        outcome = run_search(cfg, resume=resume, address=address, verbose=not quiet)
+        with driver_lock(cfg, resume):
+            outcome = run_search(cfg, resume=resume, address=address, verbose=not quiet)
     except KeyboardInterrupt:
-        where = (results_directory(cfg.search.storage, cfg.search.name)
-                 if not is_uri(cfg.search.storage) else f"--name {cfg.search.name} --resume")
-        print(f"mosaic-dse: interrupted; finished trials are saved. Continue with: "
-              f"mosaic-dse resume {where}", file=sys.stderr)
-        return 130
+        print(f"mosaic-dse: {'terminated' if terminated else 'interrupted'}; finished trials are "
+              f"saved. Continue with: mosaic-dse resume {resume_target(cfg)}", file=sys.stderr)
+        return 143 if terminated else 130
+    except Exception as exc:
+        cause = project_error(exc)
+        if cause is None:
+            raise
+        raise cause from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return print_outcome(outcome)
+
+
+def driver_lock(cfg, resume: bool) -> AbstractContextManager[None]:  # noqa: ANN001
+    """The lock of the directory the driver works in: the results directory (not created for a
+    resume), or the local mirror of a storage URI (always created: it is only a copy)."""
+    from search.lock import hold_directory
+    from search.remote import RemoteResults, is_uri
+    from search.runner import results_directory
+
+    if is_uri(cfg.search.storage):
+        return hold_directory(RemoteResults.for_search(cfg.search.storage, cfg.search.name,
+                                                       cfg.data.root).mirror)
+    return hold_directory(results_directory(cfg.search.storage, cfg.search.name),
+                          create=not resume)
+
+
+def resume_target(cfg) -> str:  # noqa: ANN001 - a SearchConfig
+    """What `mosaic-dse resume` takes for this search: its directory or its URI."""
+    from search.remote import is_uri
+    from search.runner import results_directory
+
+    if is_uri(cfg.search.storage):
+        return cfg.search.storage.rstrip("/") + "/" + cfg.search.name
+    return str(results_directory(cfg.search.storage, cfg.search.name))
+
+
+def project_error(exc: BaseException | None) -> MosaicDSEError | None:
+    """The MosaicDSEError `exc` is or wraps (Tune re-raises callback errors as TuneError); a
+    full or read-only disk (the Optuna journal, Ray's state) becomes a ResultsError."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MosaicDSEError):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            return ResultsError(f"cannot write {exc.filename or 'the results directory'}: "
+                                f"{exc.strerror} (free disk space or make it writable, then "
+                                "resume)")
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def print_outcome(outcome) -> int:  # noqa: ANN001 - search.runner.SearchOutcome

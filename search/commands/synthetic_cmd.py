@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from search.commands.common import seed
+
 
 def _positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
@@ -31,8 +33,8 @@ def register(subparsers: Any) -> None:
                         help="training samples (default 2000)")
     parser.add_argument("--test", type=_positive_int, default=500, metavar="M",
                         help="test samples (default 500)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
-                        help="random seed; same seed, same dataset (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, metavar="S",
+                        help="random seed in [0, 2**32 - 1]; same seed, same dataset (default 0)")
     parser.set_defaults(func=run)
 
 

@@ -75,11 +75,17 @@ def trial_toml(cfg, params: dict) -> str:  # noqa: ANN001 - a SearchConfig
 
 
 def check_writable_links(path: Path) -> None:
-    """LinksError unless the --save-links directory exists (checked before training)."""
+    """LinksError unless the --save-links directory exists and is writable (checked before
+    training, like --save-network)."""
+    import os
+
     from hardware.errors import LinksError
 
-    if not path.expanduser().resolve().parent.is_dir():
+    parent = path.expanduser().resolve().parent
+    if not parent.is_dir():
         raise LinksError(f"--save-links directory {path.parent} does not exist (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise LinksError(f"--save-links directory {parent} is not writable")
 
 
 def _save_links(path: Path, links: np.ndarray) -> None:

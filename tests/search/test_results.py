@@ -74,7 +74,7 @@ def test_no_temp_files_left_and_files_replaced_atomically(tmp_path, monkeypatch)
         raise OSError("disk full")
 
     monkeypatch.setattr("analysis.io.pq.write_table", broken_write)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ResultsError, match="cannot write .*trials.parquet: disk full"):
         store.add(record("b", 0.6))
     assert (tmp_path / "trials.parquet").read_bytes() == before  # old file intact
     assert sorted(os.listdir(tmp_path)) == ["pareto.parquet", "trials.parquet"]
