@@ -144,7 +144,9 @@ def summary_section(results: Results) -> str:
     """Trials by status and by method."""
     trials = results.trials
     counts = pd.crosstab(trials["method"].astype(str), trials["status"].astype(str))
-    statuses = [*STATUSES, *(s for s in counts.columns if s not in STATUSES)]
+    # `stopped` (early stopping) only in searches that have it
+    statuses = [s for s in STATUSES if s != "stopped" or s in counts.columns]
+    statuses += [s for s in counts.columns if s not in statuses]
     counts = counts.reindex(columns=statuses, fill_value=0).reset_index()
     counts["total"] = counts[statuses].sum(axis=1)
     mappable = trials["mappable"].astype(bool) & (trials["status"] == "ok")

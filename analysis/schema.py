@@ -25,7 +25,7 @@ TRIALS_FILE = "trials.parquet"
 PARETO_FILE = "pareto.parquet"
 CONFIG_KEY = "mosaic_dse.config"
 VERSIONS_KEY = "mosaic_dse.versions"
-STATUSES = ("ok", "infeasible", "error")
+STATUSES = ("ok", "infeasible", "error", "stopped")
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,12 @@ class Column:
 HEAD_COLUMNS: tuple[Column, ...] = (
     Column("trial_id", pa.string(), "Ray Tune trial id; one row per trial (re-adding replaces)."),
     Column("status", pa.string(), "`ok` (trained and routed), `infeasible` (the proxy predicted "
-           "it does not fit; not trained) or `error` (training failed or diverged)."),
+           "it does not fit; not trained), `error` (training failed or diverged) or `stopped` "
+           "(early stopping: dominated at a rung by a trial on a chip with no more memory; "
+           "val_accuracy is the rung's)."),
     Column("error", pa.string(), "Why the trial is infeasible or failed; null when ok."),
-    Column("method", pa.string(), "Training method: `routing_aware`, `deepr` or `mosaic` (the "
-           "registry in `model/methods.py`)."),
+    Column("method", pa.string(), "Training method: `routing_aware`, `chip_aware`, `deepr` or "
+           "`mosaic` (the registry in `model/methods.py`)."),
 )
 # The sampled/fixed parameters (rows, cols, cap_r0, p1, lr, ...) come between head and metrics.
 METRIC_COLUMNS: tuple[Column, ...] = (
@@ -60,6 +62,10 @@ METRIC_COLUMNS: tuple[Column, ...] = (
     Column("proxy_memory_cells", pa.int64(), "Proxy's memory_cells predicted before training; "
            "null for methods with no hop profile before training (`mosaic`)."),
     Column("proxy_error", pa.float64(), "(proxy_memory_cells - memory_cells) / memory_cells."),
+    Column("chip_utilisation", pa.float64(), "memory_cells / chip_memory_cells: the share of "
+           "the chip's router and crossbar memory the trained network needs."),
+    Column("usage_fraction", pa.float64(), "Mean over the chip's ports of capacity > 0 of "
+           "used / capacity (distinct source neurons per port)."),
     Column("synapse_cells", pa.int64(), "Crossbar cells: R*C*K*K intra-tile + input rows * K."),
     Column("mappable", pa.bool_(), "The trained network routes on the trial's chip."),
     Column("violations", pa.int64(), "(cell, port) pairs over capacity (proxy mean when "
@@ -70,6 +76,8 @@ METRIC_COLUMNS: tuple[Column, ...] = (
            "network, index = hop distance d (index 0 unused)."),
     Column("energy_pj_per_sample", pa.float64(), "Routing energy per sample (pJ)."),
     Column("train_seconds", pa.float64(), "Wall-clock training time (s)."),
+    Column("resumed_from_epoch", pa.int64(), "The epoch whose checkpoint the trial continued "
+           "from after its worker died or the driver was resumed; null when it ran through."),
     Column("on_front", pa.bool_(), "On the Pareto front: ok, mappable and non-dominated on "
            "(max val_accuracy, min chip_memory_cells)."),
     Column("seed", pa.int64(), "Training seed."),

@@ -28,3 +28,7 @@ class DataError(MosaicDSEError, FileNotFoundError):
 
 class ResultsError(MosaicDSEError, ValueError):
     """A missing or malformed results directory / Parquet file."""
+
+
+class SearchStopped(MosaicDSEError, RuntimeError):
+    """A search that cannot go on as configured (e.g. every suggestion is infeasible)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hardware.geometry import NT, R0, cell_types
 from hardware.memory import memory_of_config, minimum_config
 from hardware.profile import sample_links, validate_profile
 from hardware.routing import capacity_grid, port_usage
@@ -28,6 +29,8 @@ class ProxyResult:
     mappable_fraction: float  # fraction of sampled networks with zero violations on the chip
     mean_violations: float
     fits: bool  # mappable_fraction >= threshold
+    # (capacity key, largest usage on an overflowing port of that cell type) per short type
+    short: tuple[tuple[str, int], ...] = ()
 
 
 class ProxyCache:
@@ -62,12 +65,31 @@ def predict(spec: MosaicSpec, hop_profile: Sequence[float], seeds: int = 3,
     configs = np.array([minimum_config(u, k) for u in usages])  # (seeds, 3, 8)
     mean = configs.mean(axis=0)
     nt, r0, r1 = (np.ceil(mean[i]).astype(int) for i in range(3))
-    violations = (usages > capacity_grid(spec)[None]).sum(axis=(1, 2, 3))
+    capacity = capacity_grid(spec)
+    violations = (usages > capacity[None]).sum(axis=(1, 2, 3))
     mappable = float((violations == 0).mean())
     return ProxyResult(
         nt=tuple(float(v) for v in mean[0]), r0=tuple(float(v) for v in mean[1]),
         r1=tuple(float(v) for v in mean[2]),
         memory_cells=memory_of_config(spec.rows, spec.cols, k, nt, r0, r1).memory_cells,
         mappable_fraction=mappable, mean_violations=float(violations.mean()),
-        fits=mappable >= threshold,
+        fits=mappable >= threshold, short=short_capacities(spec, usages, capacity),
     )
+
+
+def short_capacities(spec: MosaicSpec, usages: np.ndarray,
+                     capacity: np.ndarray) -> tuple[tuple[str, int], ...]:
+    """(key, largest usage on an overflowing port) for each of cap_nt, cap_r0, cap_r1 that
+    some sampled network overflows: what the chip would need to host them all.
+
+    usages: int (S, 2R+1, 2C+1, 8); capacity: int (2R+1, 2C+1, 8).
+    """
+    over = usages > capacity[None]
+    types = cell_types(spec.rows, spec.cols)
+    short = []
+    for key, code in (("cap_nt", NT), ("cap_r0", R0), ("cap_r1", None)):
+        cells = types == code if code is not None else (types != NT) & (types != R0)
+        hit = over[:, cells]
+        if hit.any():
+            short.append((key, int(usages[:, cells][hit].max())))
+    return tuple(short)

@@ -216,6 +216,15 @@ class RoutingResult:
         """bool (2R+1, 2C+1, 8): ports whose usage exceeds capacity."""
         return self.usage > self.capacity
 
+    @property
+    def usage_fraction(self) -> float:
+        """Mean of usage / capacity over the ports of capacity > 0 (0.0 when there are none);
+        above 1 where ports overflow."""
+        ports = self.capacity > 0
+        if not ports.any():
+            return 0.0
+        return float(np.mean(self.usage[ports] / self.capacity[ports]))
+
 
 def check_mapping(spec: MosaicSpec, links: np.ndarray) -> RoutingResult:
     """Route `links` (bool (N, T)) on `spec` and compare usage with the chip's capacities."""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from ray import tune
+
+PROGRESS_SECONDS = 5.0  # at most one line about running trials this often
 
 
 class ResultsCallback(tune.Callback):
@@ -25,6 +29,8 @@ class ResultsCallback(tune.Callback):
         self.verbose = verbose
         self.remote = remote  # search.remote.RemoteResults when storage is a URI
         self._store = None
+        self._running: dict[str, tuple[int, int, float]] = {}  # epoch, epochs, val_accuracy
+        self._last_line = -math.inf
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_store"} | {"_store": None}
@@ -40,12 +46,42 @@ class ResultsCallback(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
+        if "record" not in result:  # a per-epoch report of a running trial
+            self._epoch(trial.trial_id, result)
+            return
+        self._running.pop(trial.trial_id, None)
         record = json.loads(result["record"])
         record["trial_id"] = trial.trial_id
         self._add(record)
 
+    def _epoch(self, trial_id: str, result: dict) -> None:
+        """Remember a running trial's last epoch; print one line about the running trials at
+        most every PROGRESS_SECONDS."""
+        self._running[trial_id] = (int(result["epoch"]), int(result["epochs"]),
+                                   float(result["val_accuracy"]))
+        now = time.monotonic()
+        if not self.verbose or now - self._last_line < PROGRESS_SECONDS:
+            return
+        self._last_line = now
+        parts = [f"{tid} epoch {e}/{n} val_acc {acc:.3f}"
+                 for tid, (e, n, acc) in sorted(self._running.items())]
+        print("running: " + ", ".join(parts), file=sys.stderr, flush=True)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """A trial the early-stopping scheduler stopped at a rung: keep a `stopped` row with
+        what it reached there (a trial that reported its record already has its row)."""
+        self._running.pop(trial.trial_id, None)
+        result = trial.last_result or {}
+        if "epoch" not in result or "record" in result:
+            return
+        if trial.trial_id in self.store.rows_by_trial_id():
+            return
+        self._add(stopped_row(trial.trial_id, dict(trial.config), result))
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        """A trial whose worker crashed (not a recorded training error): keep an error row."""
+        """A trial whose worker crashed more than [search].max_failures times (not a recorded
+        training error): keep an error row."""
+        self._running.pop(trial.trial_id, None)
         if trial.trial_id in self.store.rows_by_trial_id():
             return
         record = {**dict(trial.config), "trial_id": trial.trial_id, "status": "error",
@@ -67,6 +103,8 @@ class ResultsCallback(tune.Callback):
         if not self.verbose:
             return
         rows = list(self.store.rows_by_trial_id().values())
+        trained = sum(r.get("status") != "infeasible" for r in rows)
+        skipped = len(rows) - trained
         ok = [r for r in rows if r.get("status") == "ok" and r.get("mappable")]
         best = max((r["val_accuracy"] for r in ok), default=None)
         front = sum(bool(r.get("on_front")) for r in rows)
@@ -75,7 +113,21 @@ class ResultsCallback(tune.Callback):
             what = (record.get("error") or "")[:70]
         else:
             what = f"val_acc {acc:.3f}" + ("" if record.get("mappable") else " (unmappable)")
-        print(f"[{len(rows)}/{self.total}] {record['trial_id']} {record['status']:<10} "
+        print(f"[{trained}/{self.total}] {record['trial_id']} {record['status']:<10} "
               f"{record.get('method', '')}: {what} | best val_acc "
-              f"{'n/a' if best is None else f'{best:.3f}'} | "
-              f"front {front}", file=sys.stderr, flush=True)
+              f"{'n/a' if best is None else f'{best:.3f}'} | front {front}"
+              + (f" | {skipped} infeasible skipped" if skipped else ""),
+              file=sys.stderr, flush=True)
+
+
+def stopped_row(trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """The `stopped` row of a trial early stopping ended after epoch result["epoch"]."""
+    return {**config, "trial_id": trial_id, "status": "stopped",
+            "method": str(config.get("method", "")),
+            "error": f"early stop after epoch {result['epoch']} of {result['epochs']}: a trial "
+                     "on a chip with no more memory had a higher val_accuracy there",
+            "val_accuracy": float(result["val_accuracy"]), "mappable": False,
+            "chip_memory_cells": int(result["chip_memory_cells"]), "proxy_memory_cells": None,
+            "n_links": int(result["n_links"]), "hop_profile": [],
+            "train_seconds": float(result.get("time_total_s") or 0.0) or None,
+            "seed": int(config.get("seed", 0))}

@@ -48,6 +48,10 @@ class SearchSettings:
     storage: results root (path or pyarrow filesystem URI); results go to <storage>/<name>/.
     proxy_seeds: random networks the proxy routes per trial; proxy_threshold: the fraction of
     them that must map on the chip for the trial to be trained (else it is infeasible).
+    max_consecutive_infeasible: suggestions in a row the driver's proxy gate may reject before
+    the search stops and says which ranges to widen. max_failures: how often Tune retries a
+    trial whose worker died, from its last per-epoch checkpoint. early_stop: stop a trial at
+    epochs 2, 4, 8, ... when a trial on a chip with no more memory already beats it there.
     """
 
     trials: int = 8
@@ -60,6 +64,9 @@ class SearchSettings:
     storage: str = "~/mosaic-dse-results"
     proxy_seeds: int = 3
     proxy_threshold: float = 0.5
+    max_consecutive_infeasible: int = 100
+    max_failures: int = 2
+    early_stop: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,8 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
                "name": Pattern(r"(?!\.\.?\Z)[\w.-]+",
                                "a plain directory name (letters, digits, _ . -; not . or ..)"),
                "storage": Pattern(r".+", "a non-empty path or URI"),
-               "proxy_seeds": AT_LEAST_1, "proxy_threshold": PROBABILITY},
+               "proxy_seeds": AT_LEAST_1, "proxy_threshold": PROBABILITY,
+               "max_consecutive_infeasible": AT_LEAST_1, "max_failures": NON_NEGATIVE},
     "hardware": {"rows": AT_LEAST_1, "cols": AT_LEAST_1, "neurons_per_tile": AT_LEAST_1,
                  "cap_nt": NON_NEGATIVE, "cap_r0": NON_NEGATIVE, "cap_r1": NON_NEGATIVE,
                  "hop_energy_pj": NON_NEGATIVE, "bits_per_cell": AT_LEAST_1},

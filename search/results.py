@@ -35,9 +35,20 @@ class ResultsStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._metadata = file_metadata(config_text)
         self._rows: dict[str, dict[str, Any]] = {}
-        if self.trials_path.exists():
+        self._seen: tuple[int, ...] | None = None  # (inode, mtime_ns, size) last read/written
+        self._reload()
+
+    def _reload(self) -> None:
+        """Re-read trials.parquet when another writer (the driver's proxy gate, a second
+        store) replaced it since this store last read or wrote it."""
+        try:
+            stat = self.trials_path.stat()
+        except FileNotFoundError:
+            return
+        if (stat.st_ino, stat.st_mtime_ns, stat.st_size) != self._seen:
             rows = read_table(self.trials_path).to_pylist()
             self._rows = {str(row.get("trial_id")): row for row in rows}
+            self._seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     @property
     def trials_path(self) -> Path:
@@ -56,19 +67,30 @@ class ResultsStore:
         values do not fit the schema raises ResultsError and changes nothing.
         """
         row = _checked_row(record)
+        self._reload()  # merge with what is on disk: rows another writer added are kept
         rows = {**self._rows, row["trial_id"]: row}  # an existing id keeps its position
         table = build_table(with_front(list(rows.values())), self._metadata)
         atomic_write_table(self.trials_path, table)
         atomic_write_table(self.pareto_path, front_table(table))
         self._rows = {r["trial_id"]: r for r in table.to_pylist()}
+        stat = self.trials_path.stat()
+        self._seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     def rows_by_trial_id(self) -> dict[str, dict[str, Any]]:
         """Copies of the stored rows (as written: one key per column) by trial id."""
+        self._reload()
         return {trial_id: dict(row) for trial_id, row in self._rows.items()}
 
     def finished_count(self) -> int:
         """Number of finished trials (rows, whatever their status)."""
+        self._reload()
         return len(self._rows)
+
+    def trained_count(self) -> int:
+        """Number of rows of trials that occupied a training slot (every status but
+        `infeasible`: those are decided in the driver before a trial starts)."""
+        self._reload()
+        return sum(row.get("status") != "infeasible" for row in self._rows.values())
 
     def __len__(self) -> int:
         return len(self._rows)

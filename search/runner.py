@@ -9,7 +9,6 @@ finished, so a trial is never re-run once its row exists, and never written twic
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -18,26 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from hardware.errors import ConfigError, MosaicDSEError, ResultsError
+from hardware.errors import ConfigError, ResultsError, SearchStopped
 from search.cluster import check_resources, init_ray
 from search.config import (
     SearchConfig,
-    build_trial,
     config_differences,
     config_fingerprint,
     load_config,
 )
 from search.layout import CONFIG_FILE, JOURNAL, TRIALS_FILE
 from search.remote import RemoteResults, is_uri
-from search.trial import TrialRecord, TrialSettings, run_trial
-
-
-@dataclass(frozen=True)
-class TrialContext:
-    """What every trial needs besides its sampled parameters (shipped once to workers)."""
-
-    config: SearchConfig
-    settings: TrialSettings
+from search.trainable import TrialContext, trainable
+from search.trial import TrialSettings
 
 
 @dataclass(frozen=True)
@@ -53,36 +44,6 @@ class SearchOutcome:
 def results_directory(storage: str, name: str) -> Path:
     """Absolute `<storage>/<name>` (Ray needs absolute storage paths)."""
     return Path(os.path.expanduser(storage)).resolve() / name
-
-
-def trainable(config: dict[str, Any], data: Any = None,
-              context: TrialContext | None = None) -> None:
-    """Ray Tune function trainable: one trial, reported once (metrics + the JSON record)."""
-    import torch
-    from ray import tune
-
-    # this worker process is the trial's: match torch's threads to its CPU reservation
-    torch.set_num_threads(max(1, int(context.config.search.cpus_per_trial)))
-    params = dict(config)
-    try:
-        spec, train_cfg = build_trial(context.config, params)
-    except MosaicDSEError as exc:
-        record = TrialRecord(status="error", method=str(params.get("method", "")),
-                             chip_memory_cells=0, proxy_memory_cells=0, params=params,
-                             error=str(exc))
-    else:
-        record = run_trial(spec, train_cfg, data, context.config.data, params, context.settings)
-    accuracy, memory = record.objectives()
-    tune.report({"val_accuracy": accuracy, "chip_memory_cells": memory,
-                 "constraint": record.constraint, "status": record.status,
-                 "record": json.dumps(record.to_row(), default=_json_default)})
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars -> Python numbers for json.dumps."""
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def check_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
@@ -140,12 +101,16 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     from search.results import ResultsStore
     from search.searcher import open_storage, reconcile_study
 
-    rows = ResultsStore(directory, cfg.to_toml()).rows_by_trial_id() if resume else {}
+    store = ResultsStore(directory, cfg.to_toml()) if resume else None
+    rows = store.rows_by_trial_id() if store is not None else {}
+    previous = {}
     if resume:
-        reconcile_study(open_storage(directory), rows)
-    remaining = cfg.search.trials - len(rows)
+        previous = previous_checkpoints(reconcile_study(open_storage(directory), rows),
+                                        ray_storage, cfg)
+    trained = store.trained_count() if store is not None else 0
+    remaining = cfg.search.trials - trained  # infeasible suggestions never took a trial
     if remaining <= 0:
-        return SearchOutcome(directory, len(rows), cfg.search.trials, 0)
+        return SearchOutcome(directory, trained, cfg.search.trials, 0)
     from model.data import load_dataset
 
     data = load_dataset(cfg.data)  # once per search, shared through the object store
@@ -155,7 +120,8 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         write_config(cfg, directory)
         if remote is not None:
             remote.upload()
-        _fit(cfg, directory, ray_storage, remote, data, remaining, verbose)
+        stop_reason = _fit(cfg, directory, ray_storage, remote, data, remaining, verbose,
+                           previous)
     finally:
         if remote is not None and (directory / CONFIG_FILE).exists():
             remote.upload()  # the journal after the searcher's last tell
@@ -163,8 +129,34 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
             import ray
 
             ray.shutdown()
-    done = ResultsStore(directory, cfg.to_toml()).finished_count()
-    return SearchOutcome(directory, done, cfg.search.trials, done - len(rows))
+    done = ResultsStore(directory, cfg.to_toml()).trained_count()
+    if stop_reason is not None:
+        raise SearchStopped(f"search stopped after {done} of {cfg.search.trials} trials: "
+                            f"{stop_reason}")
+    return SearchOutcome(directory, done, cfg.search.trials, done - trained)
+
+
+def previous_checkpoints(requeued: list[tuple[dict[str, Any], str]], ray_storage: str,
+                         cfg: SearchConfig) -> dict[str, str]:
+    """Latest checkpoint (path or URI) by parameter key of each re-enqueued trial that has one."""
+    from search.checkpoints import latest_checkpoint, params_key
+
+    found = {}
+    searched = [p.name for p in cfg.searched]
+    for params, ray_trial_id in requeued:
+        path = latest_checkpoint(ray_storage, ray_trial_id) if ray_trial_id else None
+        if path is not None:
+            found[params_key(params, searched)] = path
+    return found
+
+
+def _scheduler(cfg: SearchConfig) -> Any:
+    """The Tune scheduler: `DominatedStopper` with [search].early_stop, else None (FIFO)."""
+    if not cfg.search.early_stop:
+        return None
+    from search.early_stop import DominatedStopper, rungs_below
+
+    return DominatedStopper(rungs_below(int(cfg.param("epochs").largest)))
 
 
 def segment_seed(seed: int, trials_so_far: int) -> int:
@@ -178,14 +170,21 @@ def segment_seed(seed: int, trials_so_far: int) -> int:
 
 
 def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteResults | None,
-         data: Any, remaining: int, verbose: bool) -> None:
-    """Build the Tuner for one segment and run it; errors inside trials are recorded rows."""
+         data: Any, remaining: int, verbose: bool,
+         previous: dict[str, str] | None = None) -> str | None:
+    """Build the Tuner for one segment and run it; errors inside trials are recorded rows.
+
+    Returns why the searcher stopped early (too many infeasible suggestions in a row), or None.
+    """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune tables: progress lines are ours
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl+C reaches the CLI
+    # per-epoch checkpoints of short trials are frequent by design
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import optuna
     from ray import tune
 
     from search.callbacks import ResultsCallback
+    from search.gate import ProxyGate
     from search.searcher import (
         METRICS,
         MODES,
@@ -199,24 +198,28 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     storage = open_storage(directory)
+    settings = TrialSettings(cfg.search.proxy_seeds, cfg.search.proxy_threshold)
     searcher = ConstrainedOptunaSearch(
         space=OptunaSpace(cfg.params), metric=METRICS, mode=MODES, storage=storage,
         sampler=make_sampler(cfg.search.sampler,
                              segment_seed(cfg.search.seed, study_size(storage))),
-        study_name=STUDY_NAME)
-    context = TrialContext(cfg, TrialSettings(cfg.search.proxy_seeds,
-                                              cfg.search.proxy_threshold))
+        study_name=STUDY_NAME, gate=ProxyGate(cfg, settings, str(directory), cfg.to_toml()),
+        max_infeasible=cfg.search.max_consecutive_infeasible)
+    context = TrialContext(cfg, settings, dict(previous or {}))
     resources = {"cpu": cfg.search.cpus_per_trial, "gpu": cfg.search.gpus_per_trial}
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data=data, context=context),
                             resources),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(cfg),
+                                    num_samples=remaining,
                                     max_concurrent_trials=cfg.search.max_concurrent,
                                     reuse_actors=True),
         run_config=tune.RunConfig(
             name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=ray_storage, verbose=0,
             callbacks=[ResultsCallback(str(directory), cfg.to_toml(), cfg.search.trials,
                                        verbose, remote)],
-            failure_config=tune.FailureConfig(max_failures=0)),
+            failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
     tuner.fit()
+    return searcher.stop_reason

@@ -15,6 +15,7 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from hardware.errors import ConfigError
@@ -41,17 +42,54 @@ def open_storage(directory: Path) -> JournalStorage:
 
 
 class ConstrainedOptunaSearch(OptunaSearch):
-    """OptunaSearch that tags trials with Ray ids and passes feasibility to Optuna.
+    """OptunaSearch that tags trials with Ray ids, gates suggestions and passes feasibility.
 
-    A result's `constraint` (> 0: unmappable or infeasible) becomes an Optuna constraint, so
-    samplers learn to avoid chips the networks do not fit; status 'error' is told as FAIL.
+    With a `gate` (search.gate.ProxyGate), a suggestion the proxy rejects is recorded and told
+    to Optuna as infeasible here, in the driver, and Optuna is asked again: only configurations
+    that may fit become Ray trials. After `max_infeasible` rejections in a row, `suggest`
+    returns FINISHED and `stop_reason` says which ranges to widen. A result's `constraint`
+    (> 0: unmappable) becomes an Optuna constraint, so samplers learn to avoid chips the
+    networks do not fit; status 'error' is told as FAIL.
     """
 
-    def suggest(self, trial_id: str) -> dict | None:
-        config = super().suggest(trial_id)
-        if config is not None and trial_id in self._ot_trials:
-            self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)
-        return config
+    def __init__(self, *args: Any, gate: Any = None, max_infeasible: int = 100,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = gate
+        self.max_infeasible = max_infeasible
+        self.in_a_row = 0  # infeasible suggestions since the last feasible one
+        self.skipped = 0  # infeasible suggestions recorded by this searcher
+        self.stop_reason: str | None = None
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        while True:
+            if self.stop_reason is not None:
+                return Searcher.FINISHED
+            config = super().suggest(trial_id)
+            ot_trial = self._ot_trials.get(trial_id)
+            if config is None or ot_trial is None:
+                return config
+            record = self.gate.check(config) if self.gate is not None else None
+            if record is None:
+                ot_trial.set_user_attr("ray_trial_id", trial_id)
+                self.in_a_row = 0
+                return config
+            self._tell_infeasible(trial_id, ot_trial, record)
+            if self.in_a_row >= self.max_infeasible:
+                self.stop_reason = self.gate.stop_message(self.in_a_row)
+
+    def _tell_infeasible(self, trial_id: str, ot_trial: Any, record: Any) -> None:
+        """Row first (tagged, so a resumed driver reconciles it), then Optuna's tell."""
+        from search.gate import infeasible_row_id
+
+        row_id = infeasible_row_id(ot_trial.number)
+        ot_trial.set_user_attr("ray_trial_id", row_id)
+        self.gate.record(record, row_id)
+        ot_trial.set_constraint("violations", record.constraint)
+        self._ot_study.tell(ot_trial, list(record.objectives()))
+        del self._ot_trials[trial_id]  # the Ray trial id is asked again for a new suggestion
+        self.in_a_row += 1
+        self.skipped += 1
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -60,6 +98,8 @@ class ConstrainedOptunaSearch(OptunaSearch):
             return super().on_trial_complete(trial_id, result, error)
         if result and "constraint" in result:
             ot_trial.set_constraint("violations", float(result["constraint"]))
+        elif result and "epoch" in result:  # stopped early at a rung: dominated, not infeasible
+            ot_trial.set_constraint("violations", 0.0)
         if error or not result or result.get("status") == "error":
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             self._completed_trials.add(trial_id)
@@ -75,26 +115,31 @@ def study_size(storage: JournalStorage) -> int:
         return 0
 
 
-def reconcile_study(storage: JournalStorage, rows: dict[str, dict[str, Any]]) -> int:
+def reconcile_study(storage: JournalStorage,
+                    rows: dict[str, dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """Close trials an interrupted driver left RUNNING; re-enqueue those with no result row.
 
-    rows: finished trials by Ray trial id (from trials.parquet). Returns how many were
-    re-enqueued (they run again first when the search resumes).
+    rows: finished trials by Ray trial id (from trials.parquet). Returns (parameters, Ray
+    trial id or "") of each re-enqueued trial: they run again first when the search resumes,
+    from their latest checkpoint when one is found under that Ray trial id.
     """
     try:
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
     except KeyError:
-        return 0
-    requeued = 0
+        return []
+    requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        row = rows.get(trial.user_attrs.get("ray_trial_id", ""))
+        ray_trial_id = trial.user_attrs.get("ray_trial_id", "")
+        row = rows.get(ray_trial_id)
         if row is None:
             study.tell(trial.number, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, skip_if_exists=False)
-            requeued += 1
+            requeued.append((dict(trial.params), ray_trial_id))
             continue
         ot_trial = optuna.trial.Trial(study, trial._trial_id)
-        feasible = row.get("status") == "ok" and bool(row.get("mappable"))
+        # a stopped trial was dominated at a rung, not infeasible
+        feasible = (row.get("status") == "ok" and bool(row.get("mappable"))
+                    or row.get("status") == "stopped")
         ot_trial.set_constraint("violations", 0.0 if feasible else float(row.get("violations")
                                                                           or 1))
         values = [row.get("val_accuracy") or 0.0, row.get("chip_memory_cells")]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
-from hardware.proxy import ProxyCache, predict
+from hardware.proxy import ProxyCache, ProxyResult, predict
 from hardware.routing import check_mapping, multicast_routers
 from hardware.spec import MosaicSpec
 from model.config import DataConfig, TrainConfig
@@ -46,6 +46,8 @@ class TrialRecord:
     train_accuracy: float | None = None
     memory_cells: int | None = None
     proxy_error: float | None = None
+    chip_utilisation: float | None = None
+    usage_fraction: float | None = None
     synapse_cells: int | None = None
     mappable: bool = False
     violations: int | None = None
@@ -54,6 +56,7 @@ class TrialRecord:
     hop_profile: tuple[float, ...] = ()
     energy_pj_per_sample: float | None = None
     train_seconds: float | None = None
+    resumed_from_epoch: int | None = None
     seed: int = 0
 
     @property
@@ -84,37 +87,69 @@ def routing_energy_pj(spec: MosaicSpec, links: np.ndarray, spikes_per_neuron: np
     return float(spec.hop_energy_pj * np.dot(spikes_per_neuron, routers))
 
 
+def proxy_gate(spec: MosaicSpec, train_cfg: TrainConfig, params: dict[str, Any],
+               settings: TrialSettings = TrialSettings(),
+               proxy_cache: ProxyCache | None = None
+               ) -> tuple[dict[str, Any], TrialRecord | None, ProxyResult | None]:
+    """The proxy check of one configuration, before anything trains.
+
+    Returns (the record fields every outcome shares, the `infeasible` record or None when the
+    configuration may train, the proxy's prediction or None for methods it does not gate).
+    Cheap (a few routed random networks), so the search runs it in the driver when a
+    configuration is suggested, and a trial repeats it for its record.
+    """
+    base = {"method": train_cfg.method, "params": params, "seed": train_cfg.seed,
+            "chip_memory_cells": chip_memory_cells(spec), "proxy_memory_cells": None}
+    expected = expected_profile(train_cfg.method, spec.rows, spec.cols, spec.neurons_per_tile,
+                                train_cfg.hop_profile)
+    if expected is None:  # no profile is known before training: the router judges
+        return base, None, None
+    proxy = predict(spec, expected, settings.proxy_seeds, settings.proxy_threshold, proxy_cache)
+    base["proxy_memory_cells"] = proxy.memory_cells
+    if proxy.fits:
+        return base, None, proxy
+    return base, TrialRecord(
+        status="infeasible", violations=max(1, round(proxy.mean_violations)),
+        error=f"proxy: {proxy.mappable_fraction:.0%} of sampled networks map (mean "
+              f"{proxy.mean_violations:.1f} port violations; {short_ports(spec, proxy)})",
+        **base), proxy
+
+
+def short_ports(spec: MosaicSpec, proxy: ProxyResult) -> str:
+    """The capacities the proxy's sampled networks overflow, e.g. 'cap_r1 24 < 28 needed'."""
+    needs = [f"{key} {_smallest(getattr(spec, key))} < {need} needed" for key, need in proxy.short]
+    return ", ".join(needs) or "no port overflows"
+
+
+def _smallest(capacity: int | tuple[int, ...]) -> int:
+    return capacity if isinstance(capacity, int) else min(capacity)
+
+
 def run_trial(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: DataConfig,
               params: dict[str, Any], settings: TrialSettings = TrialSettings(),
-              proxy_cache: ProxyCache | None = None) -> TrialRecord:
-    """Proxy-check, train and exactly route one configuration; failures become status 'error'."""
-    return evaluate(spec, train_cfg, data, data_cfg, params, settings, proxy_cache)[0]
+              proxy_cache: ProxyCache | None = None, **train_kwargs: Any) -> TrialRecord:
+    """Proxy-check, train and exactly route one configuration; failures become status 'error'.
+
+    train_kwargs: `on_epoch` (per-epoch reports and checkpoints) and `state` (a checkpoint to
+    continue from), passed to `model.train.train`.
+    """
+    return evaluate(spec, train_cfg, data, data_cfg, params, settings, proxy_cache,
+                    **train_kwargs)[0]
 
 
 def evaluate(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: DataConfig,
              params: dict[str, Any], settings: TrialSettings = TrialSettings(),
-             proxy_cache: ProxyCache | None = None) -> tuple[TrialRecord, Any]:
+             proxy_cache: ProxyCache | None = None, **train_kwargs: Any
+             ) -> tuple[TrialRecord, Any]:
     """`run_trial` plus the TrainResult (None when nothing was trained)."""
-    base = {"method": train_cfg.method, "params": params, "seed": train_cfg.seed,
-            "chip_memory_cells": chip_memory_cells(spec)}
-    expected = expected_profile(train_cfg.method, spec.rows, spec.cols, spec.neurons_per_tile,
-                                train_cfg.hop_profile)
-    base["proxy_memory_cells"] = None
-    if expected is not None:  # else no profile is known before training: the router judges
-        proxy = predict(spec, expected, settings.proxy_seeds, settings.proxy_threshold,
-                        proxy_cache)
-        base["proxy_memory_cells"] = proxy.memory_cells
-        if not proxy.fits:
-            return TrialRecord(status="infeasible",
-                               violations=max(1, round(proxy.mean_violations)),
-                               error=f"proxy: {proxy.mappable_fraction:.0%} of sampled networks "
-                                     f"map (mean {proxy.mean_violations:.1f} port violations)",
-                               **base), None
+    base, infeasible, _ = proxy_gate(spec, train_cfg, params, settings, proxy_cache)
+    if infeasible is not None:
+        return infeasible, None
     from model.train import train  # torch only when a trial really trains
 
     start = time.perf_counter()
     try:
-        result = train(spec, train_cfg, data, data_cfg)
+        result = train(spec, train_cfg, data, data_cfg, **train_kwargs)
     except Exception as exc:  # noqa: BLE001 - a failing trial is recorded, the search goes on
         last = traceback.extract_tb(exc.__traceback__)[-1]
         return TrialRecord(status="error", train_seconds=time.perf_counter() - start,
@@ -136,6 +171,8 @@ def _trained_record(spec: MosaicSpec, result: Any, base: dict[str, Any]) -> Tria
         train_accuracy=result.train_accuracy, memory_cells=memory,
         proxy_error=(base["proxy_memory_cells"] - memory) / memory
         if memory and base["proxy_memory_cells"] is not None else None,
+        chip_utilisation=memory / base["chip_memory_cells"] if base["chip_memory_cells"] else None,
+        usage_fraction=routing.usage_fraction,
         synapse_cells=synapse_cells(spec, result.n_input_rows), mappable=routing.mappable,
         violations=routing.violations, n_links=routing.n_links, n_weights=result.n_weights,
         hop_profile=tuple(float(p) for p in result.hop_profile),

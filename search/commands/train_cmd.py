@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from model.data import load_dataset
     from search.config import build_trial, load_config, resolve_defaults
     from search.network_file import check_writable, save_network
-    from search.runner import _json_default
+    from search.trainable import _json_default
     from search.trial import TrialSettings, evaluate
 
     cfg = load_config(args.config, args.overrides)

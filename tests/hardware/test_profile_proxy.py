@@ -104,3 +104,26 @@ def test_proxy_memory_is_close_to_exact_memory_of_sampled_networks():
     assert abs(predicted - np.mean(exact)) / np.mean(exact) < 0.15
 
 
+
+
+@settings(max_examples=25, deadline=None)
+@given(cap_nt=st.integers(0, 12), cap_r0=st.integers(0, 8), cap_r1=st.integers(0, 12),
+       p3=st.sampled_from([0.0, 0.2]))
+def test_proxy_short_names_each_overflowing_cell_type_with_its_largest_usage(cap_nt, cap_r0,
+                                                                              cap_r1, p3):
+    from hardware.geometry import NT, R0, R1, cell_types
+    from hardware.routing import capacity_grid, port_usage
+
+    spec = make_spec(3, 3, 4, cap_nt=cap_nt, cap_r0=cap_r0, cap_r1=cap_r1)
+    profile = (0.0, 0.8, 0.0, p3)
+    result = predict(spec, profile, seeds=3)
+    # brute force: every sampled network, every port over capacity, by its cell's type
+    types, capacity = cell_types(3, 3), capacity_grid(spec)
+    expected = {}
+    for seed in range(3):
+        usage = port_usage(sample_links(3, 3, 4, profile, np.random.default_rng(seed)), 3, 3, 4)
+        for i, j, port in zip(*np.nonzero(usage > capacity), strict=True):
+            key = {NT: "cap_nt", R0: "cap_r0", R1: "cap_r1"}[int(types[i, j])]
+            expected[key] = max(expected.get(key, 0), int(usage[i, j, port]))
+    assert dict(result.short) == expected
+    assert (not result.short) == (result.mappable_fraction == 1.0)

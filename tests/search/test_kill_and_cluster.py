@@ -57,9 +57,11 @@ def test_resume_after_sigkill_keeps_every_row_once(data_root, tmp_path):
     done = subprocess.run([*CLI, "resume", str(tmp_path / "killed"), "--quiet"], env=_env(),
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
-    after = {r["trial_id"]: r for r in pq.read_table(trials).to_pylist()}
+    rows = pq.read_table(trials).to_pylist()
+    after = {r["trial_id"]: r for r in rows}
     ids = _ids(trials)
-    assert len(ids) == 5 and len(set(ids)) == 5  # none lost, none duplicated
+    assert len(set(ids)) == len(ids)  # none duplicated (infeasible suggestions included)
+    assert sum(r["status"] != "infeasible" for r in rows) == 5  # the 5 trials trained
     for row in before:  # finished before the kill: kept as they were, never re-run
         assert after[row["trial_id"]]["val_accuracy"] == row["val_accuracy"]
 
@@ -86,10 +88,104 @@ def test_search_on_a_local_ray_cluster(data_root, tmp_path):
                               env=_env(), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         rows = pq.read_table(tmp_path / "cluster" / "trials.parquet").to_pylist()
-        assert len(rows) == 2 and all(r["status"] in ("ok", "infeasible") for r in rows)
+        trained = [r for r in rows if r["status"] != "infeasible"]
+        assert len(trained) == 2 and all(r["status"] == "ok" for r in trained)
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
             head.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (from /proc: parent pids)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def _trial_workers(driver: int) -> list[int]:
+    """Pids of the Ray worker processes running a trial under the driver `driver`."""
+    out = []
+    for pid in _descendants(driver):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::ImplicitFunc"):
+                out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def _search(tmp_path: Path, data_root: Path, name: str) -> subprocess.Popen:
+    # one fixed configuration, so both searches train the same network
+    sets = tiny_sets(data_root, tmp_path, name, 1, "training.epochs=6", "hardware.cap_r0=8",
+                     "hardware.cap_r1=16", "training.method=routing_aware", "training.p1=0.8",
+                     "training.p3=0.1", "training.lr=0.005")
+    return subprocess.Popen([*CLI, "search", "--config", "tiny", "--quiet",
+                             *[f"--set={s}" for s in sets]], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+@pytest.mark.slow
+def test_a_trial_whose_worker_is_killed_continues_from_its_checkpoint(data_root, tmp_path):
+    reference = _search(tmp_path, data_root, "whole")
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
+    proc = _search(tmp_path, data_root, "killed")
+    try:
+        deadline = time.monotonic() + 240
+        while not list((tmp_path / "killed" / "ray").glob("run-*/trainable_*/checkpoint_000001")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no second checkpoint"
+            time.sleep(0.05)
+        workers = _trial_workers(proc.pid)
+        assert workers, "no trial worker found"
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)  # the trial's worker dies mid-trial
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    whole = pq.read_table(tmp_path / "whole" / "trials.parquet").to_pylist()[0]
+    killed = pq.read_table(tmp_path / "killed" / "trials.parquet").to_pylist()[0]
+    assert whole["status"] == killed["status"] == "ok"
+    assert whole["resumed_from_epoch"] is None and killed["resumed_from_epoch"] >= 2
+    for key in ("val_accuracy", "accuracy", "train_accuracy", "n_links", "memory_cells",
+                "energy_pj_per_sample", "hop_profile"):
+        assert killed[key] == whole[key], key  # same seed on CPU: the same network
+
+
+@pytest.mark.slow
+def test_a_driver_resumed_after_sigkill_continues_the_unfinished_trial_from_its_checkpoint(
+        data_root, tmp_path):
+    reference = _search(tmp_path, data_root, "whole")
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
+    proc = _search(tmp_path, data_root, "driver")
+    try:
+        deadline = time.monotonic() + 240
+        while not list((tmp_path / "driver" / "ray").glob("run-*/trainable_*/checkpoint_000001")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no second checkpoint"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver, its Ray and the trial's worker
+        proc.wait()
+    assert not (tmp_path / "driver" / "trials.parquet").exists()
+    done = subprocess.run([*CLI, "resume", str(tmp_path / "driver"), "--quiet"], env=_env(),
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    whole = pq.read_table(tmp_path / "whole" / "trials.parquet").to_pylist()[0]
+    resumed = pq.read_table(tmp_path / "driver" / "trials.parquet").to_pylist()
+    assert len(resumed) == 1 and resumed[0]["resumed_from_epoch"] >= 2
+    for key in ("val_accuracy", "accuracy", "n_links", "memory_cells", "hop_profile"):
+        assert resumed[0][key] == whole[key], key

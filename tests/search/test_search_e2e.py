@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.pareto import nondominated_mask
+from hardware.errors import SearchStopped
 from search.cli import main
 from search.config import load_config
 from search.runner import run_search
@@ -57,17 +58,53 @@ def test_search_writes_every_column_and_the_exact_front(data_root, tmp_path):
     assert (outcome.directory / "config.toml").read_text() == cfg.to_toml()
 
 
-def test_infeasible_trials_are_recorded_without_training(data_root, tmp_path):
+def test_all_infeasible_suggestions_stop_the_search_naming_the_ranges(data_root, tmp_path):
+    # no chip of this space hosts any sampled network: every suggestion fails the proxy in
+    # the driver, none becomes a Ray trial, and the search stops after 4 in a row
     sets = tiny_sets(data_root, tmp_path, "infeasible", 2, "hardware.cap_r0=0",
-                     "hardware.cap_r1=1")
-    outcome = run_search(load_config("tiny", sets), verbose=False)
-    rows = _rows(outcome.directory)
-    assert [r["status"] for r in rows] == ["infeasible", "infeasible"]
+                     "hardware.cap_r1=1", "search.max_consecutive_infeasible=4")
+    with pytest.raises(SearchStopped, match=r"after 0 of 2 trials: the last 4 suggestions were "
+                                            r"all infeasible .*cap_r1 up to \d+"):
+        run_search(load_config("tiny", sets), verbose=False)
+    directory = tmp_path / "infeasible"
+    rows = _rows(directory)
+    assert [r["status"] for r in rows] == ["infeasible"] * 4
+    assert [r["trial_id"] for r in rows] == [f"infeasible-{i:05d}" for i in range(4)]
     assert all(r["train_seconds"] is None and r["val_accuracy"] is None for r in rows)
     assert all(not r["on_front"] and r["proxy_memory_cells"] > 0 for r in rows)
-    assert _rows(outcome.directory, "pareto.parquet") == []
-    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(outcome.directory))
+    assert all("cap_r1 1 < " in r["error"] for r in rows)
+    assert _rows(directory, "pareto.parquet") == []
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(directory))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert all(t.system_attrs.get("constraints:violations", 0) > 0 for t in study.trials)
+    assert not list((directory / "ray").glob("run-*/trainable_*"))  # no Ray trial ran
+
+
+def test_infeasible_suggestions_are_recorded_in_the_driver_and_trials_count_trained(
+        data_root, tmp_path):
+    # cap_r0 = 0 cannot host p3 = 0.2 (diagonal links cross R0 routers): those suggestions are
+    # infeasible rows written by the driver; the other ones train, until 2 have trained
+    sets = tiny_sets(data_root, tmp_path, "gated", 2, "hardware.cap_r0={choices=[0, 8]}",
+                     "hardware.cap_r1=16", "training.method=routing_aware", "training.p3=0.2",
+                     "search.seed=4")  # the random sampler's first draws: cap_r0 0, 0, 8, 8
+    outcome = run_search(load_config("tiny", sets), verbose=False)
+    rows = _rows(outcome.directory)
+    infeasible = [r for r in rows if r["status"] == "infeasible"]
+    trained = [r for r in rows if r["status"] != "infeasible"]
+    assert outcome.finished == 2 and len(trained) == 2 and infeasible
+    assert all(r["cap_r0"] == 0 for r in infeasible) and all(r["cap_r0"] == 8 for r in trained)
+    assert all(r["trial_id"].startswith("infeasible-") for r in infeasible)
+    params = list((outcome.directory / "ray").glob("run-*/trainable_*"))
+    assert len(params) == 2  # only the trained configurations became Ray trials
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(outcome.directory))
+    assert len(study.trials) == len(rows)
+    by_row = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
+    assert set(by_row) == {r["trial_id"] for r in rows}
+    for r in infeasible:
+        assert by_row[r["trial_id"]].system_attrs["constraints:violations"] > 0
+    # resuming the finished search trains nothing and duplicates nothing
+    again = run_search(load_config("tiny", sets), resume=True, verbose=False)
+    assert again.ran == 0 and _rows(outcome.directory) == rows
 
 
 def test_a_failing_trial_is_an_error_row_and_the_search_goes_on(data_root, tmp_path):
@@ -89,14 +126,15 @@ def test_resume_after_normal_stop_reaches_larger_count(data_root, tmp_path, caps
     assert main(["search", "--config", "tiny", *[f"--set={s}" for s in sets], "--trials", "4",
                  "--resume", "--quiet"]) == 0
     after = {r["trial_id"]: r for r in _rows(first.directory)}
-    assert len(after) == 4 and set(before) <= set(after)
+    trained = [r for r in after.values() if r["status"] != "infeasible"]
+    assert len(trained) == 4 and set(before) <= set(after)
     for trial_id, row in before.items():
         assert after[trial_id]["val_accuracy"] == row["val_accuracy"]
     # the resumed segment samples anew: it does not replay the first segment's draws
     first_draws = {(r["p1"], r["lr"]) for r in before.values()}
     assert not first_draws & {(r["p1"], r["lr"]) for i, r in after.items() if i not in before}
     study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(first.directory))
-    assert len(study.trials) == 4  # the sampler kept its history across segments
+    assert len(study.trials) == len(after)  # the sampler kept its history across segments
     assert "results:" in capsys.readouterr().out
     # resuming a finished search runs nothing more
     assert run_search(load_config("tiny", [*sets, "search.trials=4"]), resume=True,
@@ -145,12 +183,12 @@ def test_storage_uri_holds_results_and_resumes(data_root, tmp_path):
     sets = tiny_sets(data_root, f"file://{remote_dir}", "remote", 1)
     cfg = load_config("tiny", sets)
     run_search(cfg, verbose=False)
-    first = _rows(remote_dir / "remote")
+    first = [r for r in _rows(remote_dir / "remote") if r["status"] != "infeasible"]
     assert len(first) == 1 and (remote_dir / "remote" / "config.toml").is_file()
     assert not list((remote_dir / "remote").glob(".*upload"))
     grown = run_search(load_config("tiny", [*sets, "search.trials=2"]), resume=True,
                        verbose=False)
-    rows = _rows(remote_dir / "remote")
+    rows = [r for r in _rows(remote_dir / "remote") if r["status"] != "infeasible"]
     assert grown.ran == 1 and len(rows) == 2 and first[0]["trial_id"] in {
         r["trial_id"] for r in rows}
 

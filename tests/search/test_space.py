@@ -60,10 +60,10 @@ def test_int_step_range_covers_its_grid():
 
 
 def test_log_range_is_sampled_log_uniformly():
-    # lr in [1e-3, 1e-2] log: half the draws lie below the geometric mid sqrt(1e-5) ~ 3.16e-3
-    # (a linear range would put only (3.16e-3 - 1e-3) / 9e-3 = 24% there).
+    # lr in [3e-3, 2e-2] log: half the draws lie below the geometric mid sqrt(6e-5) ~ 7.75e-3
+    # (a linear range would put only (7.75e-3 - 3e-3) / 17e-3 = 28% there).
     draws = [d["lr"] for d in sample(OptunaSpace(load_config("default").params), 600, seed=1)]
-    below = sum(v < math.sqrt(1e-5) for v in draws) / len(draws)
+    below = sum(v < math.sqrt(6e-5) for v in draws) / len(draws)
     assert 0.42 < below < 0.58
 
 
@@ -129,7 +129,7 @@ def test_describe_space_lists_every_parameter_and_the_grid():
 
 def test_describe_space_shows_ranges():
     text = describe_space(load_config("default"))
-    assert "[0, 16] step 4" in text and "[0.001, 0.01] log" in text
+    assert "[0, 16] step 4" in text and "[0.003, 0.02] log" in text
     assert "a continuous space" in text
     assert grid_size(load_config("default").params) is None
 

@@ -41,6 +41,27 @@ def test_energy_by_hand():
     assert record.n_links == 3 and record.seed == 3
     assert record.proxy_error == pytest.approx((100 - record.memory_cells) / record.memory_cells)
     assert record.to_row()["p1"] == 0.5 and record.constraint == 0.0
+    assert record.chip_utilisation == pytest.approx(record.memory_cells
+                                                    / base["chip_memory_cells"])
+
+
+def test_usage_fraction_and_chip_utilisation_by_hand():
+    # The network of test_energy_by_hand marks 17 distinct ports once each: neuron 0 -> tile 1
+    # 3 (in_W, out_E of R1 (1, 2), in_W of tile (1, 3)); neuron 0 -> tile 2 11 (in_S of (0, 1),
+    # 3 eastward steps of 2 marks along row 0, the step south (0, 4) -> (1, 4), the step east
+    # into (1, 5)); neuron 2 -> tile 1 3 (in_E, out_W of (1, 4), in_E of (1, 3)). The 3x7 cells
+    # have 168 ports of capacity 2: usage_fraction = 17 / (168 * 2).
+    spec = make_spec(1, 3, 1, cap_nt=2, cap_r0=2, cap_r1=2)
+    links = np.zeros((3, 3), dtype=bool)
+    links[0, [1, 2]] = True
+    links[2, 1] = True
+    base = {"method": "routing_aware", "params": {}, "seed": 0,
+            "chip_memory_cells": chip_memory_cells(spec), "proxy_memory_cells": None}
+    record = _trained_record(spec, fake_result(links, np.ones(3)), base)
+    assert record.usage_fraction == pytest.approx(17 / 336)
+    assert record.memory_cells < record.chip_memory_cells
+    assert record.chip_utilisation == pytest.approx(record.memory_cells / record.chip_memory_cells)
+    assert record.to_row()["usage_fraction"] == record.usage_fraction
 
 
 def test_proxy_gate_per_method():
