@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from analysis.io import read_table
 from tests.search.conftest import tiny_sets
 
 CLI = [sys.executable, "-m", "search.cli"]
@@ -28,7 +29,8 @@ def _env() -> dict[str, str]:
 
 
 def _ids(path: Path) -> list[str]:
-    return pq.read_table(path, columns=["trial_id"]).column("trial_id").to_pylist()
+    # read_table opens the file once: safe while the driver replaces it (pq.read_table is not)
+    return read_table(path).column("trial_id").to_pylist()
 
 
 def _wait_for_rows(path: Path, n: int, proc: subprocess.Popen, timeout: float) -> None:
