@@ -1,15 +1,21 @@
-"""Training throughput of the tiled LIF network: fused recurrence vs snntorch vs a per-step loop.
+"""Training throughput of the tiled LIF network: the project's kernels vs JAX, snntorch, a loop.
 
-Forward + backward (samples/s) of one recurrent LIF layer on 5x5 tiles x 32 neurons (N = 800),
-100 bins, 128 inputs, batch 64, routing-aware links (p1 = 0.8, p3 = 0.2), same weights, masks
-and inputs for every implementation, measured in the same run (median of repeats after a
-warm-up). Implementations:
-- project: `model.network.TiledLIF` (input currents in one matmul, masked weight once, fused
-  loop with hand-written BPTT);
+Forward + backward (samples/s) of one recurrent LIF layer of R x R tiles x 32 neurons, 100 bins,
+128 binary inputs (20% active, value 3), batch 64, cross-entropy on the spike counts
+of the last 20 neurons, routing-aware links (p1 = 0.8, p3 = 0.2). Cases: 5x5 and 8x8 tiles at
+firing rates near 2% and 10% (the threshold is tuned per case by bisection; every
+implementation prints the rate it measured). Same weights, masks and inputs everywhere,
+measured in the same run: one warm-up step each, then rounds in which every implementation runs
+one step (so machine noise hits all alike); the median per implementation. Implementations:
+- project blocks: `model.network.TiledLIF` with kernel "blocks" (packed weight blocks,
+  hand-written BPTT; what the default kernel "auto" runs at these sizes, as printed);
+- project fused: kernel "fused" (dense products, hand-written BPTT; the previous default);
+- jax: the original study's style, jax.vmap over a lax.scan of the LIF step, jit,
+  value_and_grad, surrogate by custom_jvp, detached reset by stop_gradient;
 - snntorch: `snntorch.Leaky` (subtract reset, fast-sigmoid surrogate of slope 10 = the same
-  1 / (10|x| + 1)^2) driven per step, masked weight once per forward (skipped if snntorch is not
-  installed: `pip install mosaic-dse[bench]`);
+  1 / (10|x| + 1)^2) driven per step; its reset is not decayed, so its rate differs slightly;
 - per-step loop: plain PyTorch autograd, input matmul and masked weights recomputed every bin.
+jax and snntorch are skipped with a note when not installed (`pip install mosaic-dse[bench]`).
 Run: python benchmarks/bench_train.py [--quick] [--device cpu|cuda]
 """
 
@@ -20,6 +26,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,24 +34,68 @@ import torch
 from hardware.profile import sample_links
 from model.network import TiledLIF, decay_factor, lif_step, readout_logits
 
-ROWS, COLS, K, BINS, INPUTS, BATCH, CLASSES = 5, 5, 32, 100, 128, 64, 20
+K, BINS, INPUTS, BATCH, CLASSES = 32, 100, 128, 64, 20
+CASES = ((5, 0.02), (5, 0.10), (8, 0.02), (8, 0.10))  # (tiles per side, target firing rate)
 
 
-def build_network(device: torch.device) -> TiledLIF:
-    """The project's network with random weights and routing-aware links (seeded)."""
+@dataclass(frozen=True)
+class Step:
+    """One training step's loss, firing rate (spikes per neuron per bin) and dL/dw_rec."""
+
+    loss: float
+    rate: float
+    grad_w_rec: np.ndarray
+
+
+def build_network(rows: int, device: torch.device) -> TiledLIF:
+    """The project's network on rows x rows tiles, random weights and links (seeded)."""
     gen = torch.Generator().manual_seed(0)
-    net = TiledLIF(INPUTS, ROWS * COLS * K, K, decay_factor(1.4, BINS, 0.045), 1.0)
-    links = sample_links(ROWS, COLS, K, (0, 0.8, 0, 0.2), np.random.default_rng(0))
-    net.set_links(links)
+    net = TiledLIF(INPUTS, rows * rows * K, K, decay_factor(1.4, BINS, 0.045), 1.0)
+    net.set_links(sample_links(rows, rows, K, (0, 0.8, 0, 0.2), np.random.default_rng(0)))
     with torch.no_grad():
         net.w_in.copy_(torch.randn(net.w_in.shape, generator=gen) * 0.15)
         net.w_rec.copy_(torch.randn(net.w_rec.shape, generator=gen) * 0.1)
     return net.to(device)
 
 
-def project_forward(net: TiledLIF, x: torch.Tensor) -> torch.Tensor:
-    """Spikes (B, T, N) by the project's module."""
-    return net(x)
+@torch.no_grad()
+def tune_threshold(net: TiledLIF, x: torch.Tensor, target: float) -> float:
+    """Set net.threshold by bisection on its log so that the firing rate of inputs x float
+    (B, T, INPUTS) is near `target`; returns that rate."""
+    low, high = np.log(0.05), np.log(5.0)
+    for _ in range(12):
+        middle = (low + high) / 2
+        net.threshold = float(np.exp(middle))
+        if float(net(x).mean()) > target:
+            low = middle  # too many spikes: raise the threshold
+        else:
+            high = middle
+    net.threshold = float(np.exp((low + high) / 2))
+    return float(net(x).mean())
+
+
+def torch_step(forward: Callable[[TiledLIF, torch.Tensor], torch.Tensor], net: TiledLIF,
+               x: torch.Tensor, y: torch.Tensor) -> Callable[[], Step]:
+    """A training step through `forward` (spikes (B, T, N) of x) with cross-entropy on counts."""
+    def step() -> Step:
+        net.zero_grad(set_to_none=True)
+        spikes = forward(net, x)
+        loss = torch.nn.functional.cross_entropy(readout_logits(spikes, CLASSES), y)
+        loss.backward()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        return Step(float(loss.detach()), float(spikes.detach().mean()), net.w_rec.grad)
+
+    return step
+
+
+def kernel_forward(kernel: str) -> Callable[[TiledLIF, torch.Tensor], torch.Tensor]:
+    """The module's forward with `kernel` ("blocks" or "fused")."""
+    def forward(net: TiledLIF, x: torch.Tensor) -> torch.Tensor:
+        net.kernel = kernel
+        return net(x)
+
+    return forward
 
 
 def per_step_forward(net: TiledLIF, x: torch.Tensor) -> torch.Tensor:
@@ -59,7 +110,7 @@ def per_step_forward(net: TiledLIF, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(spikes, dim=1)
 
 
-def snntorch_forward_fn(net: TiledLIF) -> Callable[[TiledLIF, torch.Tensor], torch.Tensor]:
+def snntorch_forward(net: TiledLIF) -> Callable[[TiledLIF, torch.Tensor], torch.Tensor]:
     """A forward function through snntorch.Leaky with the same weights and masks."""
     import snntorch
     from snntorch import surrogate
@@ -81,55 +132,138 @@ def snntorch_forward_fn(net: TiledLIF) -> Callable[[TiledLIF, torch.Tensor], tor
     return forward
 
 
-def samples_per_second(forward: Callable, net: TiledLIF, x: torch.Tensor, y: torch.Tensor,
-                       repeats: int) -> tuple[float, float]:
-    """(median samples/s of forward + backward, mean firing rate) after one warm-up."""
-    def step() -> float:
-        net.zero_grad(set_to_none=True)
-        spikes = forward(net, x)
-        loss = torch.nn.functional.cross_entropy(readout_logits(spikes, CLASSES), y)
-        loss.backward()
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        return float(spikes.detach().mean())
+def jax_step(net: TiledLIF, x: torch.Tensor, y: torch.Tensor) -> Callable[[], Step]:
+    """A training step in the original study's JAX style, on copies of net's arrays."""
+    import jax
+    import jax.numpy as jnp
 
-    rate = step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return x.shape[0] / float(np.median(times)), rate
+    in_mask, rec_mask = (jnp.asarray(m.cpu().numpy()) for m in (net.in_mask, net.rec_mask))
+    params = {"w_in": jnp.asarray(net.w_in.detach().cpu().numpy()),
+              "w_rec": jnp.asarray(net.w_rec.detach().cpu().numpy())}
+    xs, ys = jnp.asarray(x.cpu().numpy()), jnp.asarray(y.cpu().numpy())
+    spikes_of = jax_lif(net.decay, net.threshold)
+
+    def loss_fn(params: dict, xs: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
+        w_in, w_rec = params["w_in"] * in_mask, params["w_rec"] * rec_mask
+        spikes = jax.vmap(spikes_of, in_axes=(None, None, 0))(w_in, w_rec, xs)  # (B, T, N)
+        logits = spikes[:, :, -CLASSES:].sum(axis=1)
+        loss = -jnp.take_along_axis(jax.nn.log_softmax(logits), ys[:, None], axis=1).mean()
+        return loss, spikes.mean()
+
+    train = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+
+    def step() -> Step:
+        (loss, rate), grads = train(params, xs, ys)
+        jax.block_until_ready(grads)
+        return Step(float(loss), float(rate), np.asarray(grads["w_rec"]))
+
+    return step
+
+
+def jax_lif(decay: float, threshold: float) -> Callable:
+    """spikes (T, N) of one sample x (T, n_inputs): a lax.scan of the LIF step (jax)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def spike(x: jax.Array) -> jax.Array:
+        return (x > 0).astype(x.dtype)
+
+    @spike.defjvp
+    def spike_jvp(primals: tuple, tangents: tuple) -> tuple:
+        # the surrogate of model.surrogate.surrogate_derivative, 1 / (10|x| + 1)^2
+        (x,), (dx,) = primals, tangents
+        return spike(x), dx / (10.0 * jnp.abs(x) + 1.0) ** 2
+
+    def spikes_of(w_in: jax.Array, w_rec: jax.Array, x: jax.Array) -> jax.Array:
+        def lif(state: tuple, x_t: jax.Array) -> tuple:
+            v, z = state
+            u = decay * v + x_t @ w_in + z @ w_rec
+            z = spike(u - threshold)
+            return (u - threshold * jax.lax.stop_gradient(z), z), z
+
+        zeros = jnp.zeros(w_rec.shape[0], dtype=w_rec.dtype)
+        return jax.lax.scan(lif, (zeros, zeros), x)[1]
+
+    return spikes_of
+
+
+def implementations(net: TiledLIF, x: torch.Tensor,
+                    y: torch.Tensor) -> tuple[dict[str, Callable[[], Step]], list[str]]:
+    """(name -> training step, notes on skipped implementations)."""
+    steps = {"project blocks": torch_step(kernel_forward("blocks"), net, x, y),
+             "project fused": torch_step(kernel_forward("fused"), net, x, y)}
+    notes = []
+    try:
+        steps["jax"] = jax_step(net, x, y)
+    except ImportError:
+        notes.append("jax: skipped (not installed; pip install mosaic-dse[bench])")
+    try:
+        steps["snntorch"] = torch_step(snntorch_forward(net), net, x, y)
+    except ImportError:
+        notes.append("snntorch: skipped (not installed; pip install mosaic-dse[bench])")
+    steps["per-step loop"] = torch_step(per_step_forward, net, x, y)
+    return steps, notes
+
+
+def measure(steps: dict[str, Callable[[], Step]],
+            rounds: int) -> tuple[dict[str, float], dict[str, Step]]:
+    """(name -> median seconds per step, name -> the warm-up step), in interleaved rounds."""
+    first = {name: step() for name, step in steps.items()}  # warm-up (and jax's compile)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}, first
+
+
+def relative_difference(grad: np.ndarray, reference: np.ndarray) -> float:
+    """max |grad - reference| / max |reference|."""
+    return float(np.abs(grad - reference).max() / max(np.abs(reference).max(), 1e-30))
+
+
+def report(rows: int, net: TiledLIF, seconds: dict[str, float], first: dict[str, Step],
+           auto: str) -> None:
+    """Print one case: samples/s, rate, loss and gradient check per implementation, ratios."""
+    ours = BATCH / seconds["project blocks"]
+    reference = np.asarray(first["project fused"].grad_w_rec)
+    print(f"{rows}x{rows} tiles x {K} (N = {rows * rows * K}), threshold {net.threshold:.3g}, "
+          f"kernel 'auto' runs {auto!r} here")
+    for name, sec in seconds.items():
+        result = first[name]
+        diff = relative_difference(np.asarray(result.grad_w_rec), reference)
+        ratio = "" if name == "project blocks" else f"   blocks / this = {ours * sec / BATCH:5.2f}x"
+        print(f"  {name:15s} {BATCH / sec:8.1f} samples/s   rate {result.rate:.4f}   loss "
+              f"{result.loss:.5f}   dW vs fused {diff:.1e}{ratio}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--quick", action="store_true", help="5x5 only, fewer rounds")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
-    repeats = 3 if args.quick else 7
-    net = build_network(device)
-    gen = torch.Generator().manual_seed(1)
-    x = (torch.rand(BATCH, BINS, INPUTS, generator=gen) < 0.2).float().to(device) * 3.0
-    y = torch.randint(0, CLASSES, (BATCH,), generator=gen).to(device)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
-    print(f"network: {ROWS}x{COLS} tiles x {K} neurons (N = {ROWS * COLS * K}), {BINS} bins, "
-          f"{INPUTS} inputs, batch {BATCH}; forward + backward, median of {repeats}")
-    ours, rate = samples_per_second(project_forward, net, x, y, repeats)
-    print(f"project (fused BPTT):  {ours:8.1f} samples/s   (firing rate {rate:.3f} per bin)")
-    try:
-        snn_forward = snntorch_forward_fn(net)
-    except ImportError:
-        print("snntorch:             skipped (not installed; pip install mosaic-dse[bench])")
-    else:
-        snn, _ = samples_per_second(snn_forward, net, x, y, repeats)
-        print(f"snntorch.Leaky:       {snn:8.1f} samples/s   project / snntorch = "
-              f"{ours / snn:.2f}x")
-    plain, _ = samples_per_second(per_step_forward, net, x, y, repeats)
-    print(f"per-step loop:        {plain:8.1f} samples/s   project / per-step = "
-          f"{ours / plain:.2f}x")
+    print(f"batch {BATCH}, {BINS} bins, {INPUTS} inputs; forward + backward; median of "
+          f"interleaved rounds after one warm-up step each")
+    for rows, target in CASES:
+        if args.quick and rows > 5:
+            continue
+        net = build_network(rows, device)
+        gen = torch.Generator().manual_seed(1)
+        x = (torch.rand(BATCH, BINS, INPUTS, generator=gen) < 0.2).float().to(device) * 3.0
+        y = torch.randint(0, CLASSES, (BATCH,), generator=gen).to(device)
+        tune_threshold(net, x, target)
+        auto = net.kernel_for(BATCH)[0]
+        steps, notes = implementations(net, x, y)
+        rounds = 2 if args.quick else (7 if rows <= 5 else 4)
+        seconds, first = measure(steps, rounds)
+        report(rows, net, seconds, first, auto)
+        for note in notes:
+            print("  " + note)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The tiled recurrent LIF network: spike function, LIF step, fused recurrence, masks, module.
+"""The tiled recurrent LIF network: LIF step, reference and fused recurrences, masks, module.
 
 Neuron i sits in tile i // K. Per time bin t (dt = duration / time_bins seconds), with
 decay a = exp(-dt / tau) and threshold theta:
@@ -8,8 +8,12 @@ decay a = exp(-dt / tau) and threshold theta:
     v_t = u_t - theta * z_t                        (soft reset by subtraction)
 
 v_{-1} = 0 and z_{-1} = 0. The reset uses the spike without its gradient (detached), which keeps
-the surrogate gradient from flowing through the reset; both the per-step reference and the fused
-recurrence (`lif_recurrence`) follow this convention and a test checks that they agree.
+the surrogate gradient from flowing through the reset ("original" instead subtracts theta *
+z_{t-1} at the next bin, with gradient). Three kernels compute it: the per-step autograd
+reference (`lif_reference`), the fused loop with dense products and hand-written BPTT
+(`lif_recurrence`) and the same on packed (source neuron -> destination tile) weight blocks
+(`lif_recurrence_blocks`, `model.block_lif`), which skips the empty blocks of W; tests check
+that all three agree. `TiledLIF` picks the blocks where they pay (`blocks_pay`).
 Input channel j drives the K neurons of tile j // K (block input crossbars); the readout is the
 spike counts of the last `n_classes` neurons.
 """
@@ -22,32 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-
-class SpikeFunction(torch.autograd.Function):
-    """Heaviside step H(x) (1.0 where x > 0) with surrogate gradient 1 / (10|x| + 1)^2."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        """H(x) as x's dtype."""
-        ctx.save_for_backward(x)
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor) -> torch.Tensor:
-        """grad_out times the surrogate derivative at x."""
-        (x,) = ctx.saved_tensors
-        return grad_out * surrogate_derivative(x)
-
-
-def surrogate_derivative(x: torch.Tensor) -> torch.Tensor:
-    """The surrogate dz/dx = 1 / (10|x| + 1)^2, elementwise, same shape and dtype as `x`."""
-    return (10.0 * x.abs() + 1.0).square().reciprocal()
-
-
-def spike_fn(x: torch.Tensor) -> torch.Tensor:
-    """Spikes H(x) of `x` = u - theta, differentiable through the surrogate gradient."""
-    return SpikeFunction.apply(x)
-
+from model.block_lif import block_lif_recurrence, block_sources, pack_blocks
+from model.surrogate import spike_fn, surrogate_derivative
 
 RESETS = ("detached", "original")
 
@@ -141,20 +121,46 @@ class _LIFRecurrence(torch.autograd.Function):
         return grad_u.transpose(0, 1), grad_w, None, None, None
 
 
+def _reset_in_weights(w_rec: torch.Tensor, threshold: float,
+                      reset: str) -> tuple[torch.Tensor, float]:
+    """(weights, detached reset) for the fused kernels: the "original" reset -theta * z_{t-1}
+    (with gradient) is the reset-free recurrence with W - theta * I, so a kernel with only the
+    detached reset (theta, here 0) runs both conventions."""
+    check_reset(reset)
+    if reset == "original":
+        eye = torch.eye(w_rec.shape[0], dtype=w_rec.dtype, device=w_rec.device)
+        return w_rec - threshold * eye, 0.0
+    return w_rec, threshold
+
+
 def lif_recurrence(currents: torch.Tensor, w_rec: torch.Tensor, decay: float,
                    threshold: float, reset: str = "detached") -> torch.Tensor:
     """Spikes float (B, T, N) of the recurrent LIF layer, fused loop and hand-written BPTT.
 
     currents: float (B, T, N) input current per bin; w_rec: float (N, N) effective recurrent
-    weights (row = source neuron). Same values and gradients as `lif_reference`. The
-    "original" reset -theta * z_{t-1} (with gradient) is the reset-free recurrence with
-    W - theta * I, so it runs through the same kernel without its detached reset.
+    weights (row = source neuron). Same values and gradients as `lif_reference`; dense
+    products, kept as the reference of `lif_recurrence_blocks`.
     """
-    check_reset(reset)
-    if reset == "original":
-        eye = torch.eye(w_rec.shape[0], dtype=w_rec.dtype, device=w_rec.device)
-        return _LIFRecurrence.apply(currents, w_rec - threshold * eye, decay, threshold, 0.0)
-    return _LIFRecurrence.apply(currents, w_rec, decay, threshold, threshold)
+    weights, subtract = _reset_in_weights(w_rec, threshold, reset)
+    return _LIFRecurrence.apply(currents, weights, decay, threshold, subtract)
+
+
+def lif_recurrence_blocks(currents: torch.Tensor, w_rec: torch.Tensor, sources: torch.Tensor,
+                          decay: float, threshold: float,
+                          reset: str = "detached") -> torch.Tensor:
+    """Spikes float (B, T, N) of the recurrent LIF layer on packed weight blocks (fast path).
+
+    currents: float (B, T, N), fastest when its memory is bin-major (T, N, B), as
+    `TiledLIF.input_currents` makes it; w_rec: float (N, N), zero outside the blocks listed by
+    sources: int64 (C, S) from `model.block_lif.block_sources(mask, K)`. Same values as
+    `lif_recurrence` within float rounding; the w_rec gradient is its gradient on the listed
+    blocks and zero elsewhere (a masked weight's gradient is zero either way). The result is a
+    (B, T, N) view of bin-major memory.
+    """
+    weights, subtract = _reset_in_weights(w_rec, threshold, reset)
+    spikes = block_lif_recurrence(currents.permute(1, 2, 0), pack_blocks(weights, sources),
+                                  sources, decay, threshold, subtract)
+    return spikes.permute(2, 0, 1)
 
 
 def expand_links(links: np.ndarray, neurons_per_tile: int) -> np.ndarray:
@@ -186,19 +192,45 @@ def decay_factor(duration: float, time_bins: int, tau: float) -> float:
     return math.exp(-duration / time_bins / tau)
 
 
+KERNELS = ("auto", "blocks", "fused", "reference")
+# Measured on 2 cores (benchmarks/bench_train.py and a sweep of sizes and link densities): per
+# multiply-add a block product costs about twice a dense one (small batched matmuls), and the
+# block kernel's extra operations per bin cost about 2^22 multiply-adds of dense product.
+BLOCK_COST, BLOCKS_MIN_SAVING = 2.0, 2 ** 22
+
+
+def check_kernel(kernel: str, n_neurons: int, neurons_per_tile: int) -> None:
+    """ValueError unless `kernel` is one of KERNELS and fits the layer (blocks need whole tiles)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "blocks" and n_neurons % neurons_per_tile:
+        raise ValueError(f"kernel 'blocks' needs n_neurons a multiple of neurons_per_tile, got "
+                         f"{n_neurons} and {neurons_per_tile} (use kernel='auto' or 'fused')")
+
+
+def blocks_pay(n_neurons: int, batch: int, fill: float) -> bool:
+    """Whether the block kernel should beat the dense fused one: N^2 B (1 - BLOCK_COST fill)
+    >= BLOCKS_MIN_SAVING, with fill the blocks' share of the N x N matrix (C S K / N^2)."""
+    return n_neurons ** 2 * batch * (1.0 - BLOCK_COST * fill) >= BLOCKS_MIN_SAVING
+
+
 class TiledLIF(nn.Module):
-    """One recurrent layer of N LIF neurons in tiles of K; thin shell around `lif_recurrence`.
+    """One recurrent layer of N LIF neurons in tiles of K; thin shell around the LIF kernels.
 
     Parameters: w_in float (n_inputs, N) and w_rec float (N, N), start at zero (the trainer
     initialises them). Buffers: in_mask and rec_mask float (0/1) of the same shapes; the
-    effective weights are parameter * mask, computed once per forward.
+    effective weights are parameter * mask, computed once per forward. kernel: "blocks"
+    (`lif_recurrence_blocks`), "fused" (`lif_recurrence`, dense), "reference"
+    (`lif_reference`, autograd loop) or "auto" (the default: blocks where `blocks_pay`, else
+    fused; see `kernel_for`); all give the same spikes and gradients within float rounding.
     """
 
     def __init__(self, n_inputs: int, n_neurons: int, neurons_per_tile: int, decay: float,
-                 threshold: float, reset: str = "detached") -> None:
+                 threshold: float, reset: str = "detached", kernel: str = "auto") -> None:
         super().__init__()
         check_reset(reset)
-        self.neurons_per_tile = neurons_per_tile
+        check_kernel(kernel, n_neurons, neurons_per_tile)
+        self.neurons_per_tile, self.kernel = neurons_per_tile, kernel
         self.decay, self.threshold, self.reset = decay, threshold, reset
         # relative weight noise in training forward passes (Mosaic baseline), from noise_gen
         self.noise, self.noise_gen = 0.0, None
@@ -229,17 +261,42 @@ class TiledLIF(nn.Module):
             w_rec = w_rec + (noisy - w_rec).detach()
         return w_rec
 
-    def input_currents(self, x: torch.Tensor) -> torch.Tensor:
-        """Input currents float (B, T, N) of inputs x float (B, T, n_inputs), one matmul."""
-        cols = self.input_columns
+    def input_currents(self, x: torch.Tensor, bin_major: bool = False) -> torch.Tensor:
+        """Input currents float (B, T, N) of inputs x float (B, T, n_inputs), one matmul.
+
+        bin_major: the result is a view of (T, N, B) memory, the block kernel's layout, so the
+        kernel needs no transposing copy (same values)."""
+        cols, n = self.input_columns, self.w_rec.shape[0]
         w = self.w_in[:, :cols] * self.in_mask[:, :cols]
-        currents = x @ w
-        return nn.functional.pad(currents, (0, self.w_rec.shape[0] - cols))
+        if bin_major:
+            currents = torch.matmul(w.t(), x.permute(1, 2, 0))  # (T, cols, B)
+            return nn.functional.pad(currents, (0, 0, 0, n - cols)).permute(2, 0, 1)
+        return nn.functional.pad(x @ w, (0, n - cols))
+
+    def kernel_for(self, batch: int) -> tuple[str, torch.Tensor | None]:
+        """(kernel, block sources int64 (C, S) or None): what a forward pass of `batch` samples
+        runs; "auto" resolves to "blocks" or "fused" by `blocks_pay`."""
+        n, k = self.w_rec.shape[0], self.neurons_per_tile
+        if self.kernel in ("fused", "reference"):
+            return self.kernel, None
+        if self.kernel == "auto" and (n % k or not blocks_pay(n, batch, 0.0)):
+            return "fused", None  # too small for any saving: skip deriving the blocks
+        # derived from the mask at every call: rewiring (set_links) changes it
+        sources = block_sources(self.rec_mask, k)
+        if self.kernel == "auto" and not blocks_pay(n, batch, sources.numel() * k / n ** 2):
+            return "fused", None
+        return "blocks", sources
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes float (B, T, N) in {0, 1} for inputs x float (B, T, n_inputs)."""
-        return lif_recurrence(self.input_currents(x), self.effective_weights(), self.decay,
-                              self.threshold, self.reset)
+        kernel, sources = self.kernel_for(x.shape[0])
+        currents = self.input_currents(x, bin_major=kernel == "blocks")
+        w_rec = self.effective_weights()
+        if sources is not None:
+            return lif_recurrence_blocks(currents, w_rec, sources, self.decay, self.threshold,
+                                         self.reset)
+        recurrence = lif_recurrence if kernel == "fused" else lif_reference
+        return recurrence(currents, w_rec, self.decay, self.threshold, self.reset)
 
 
 def readout_logits(spikes: torch.Tensor, n_classes: int) -> torch.Tensor:

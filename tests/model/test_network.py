@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from model.block_lif import block_sources
 from model.network import (
     TiledLIF,
     decay_factor,
     expand_links,
     input_mask,
     lif_recurrence,
+    lif_recurrence_blocks,
     lif_reference,
     lif_step,
     output_tiles,
@@ -22,6 +24,12 @@ from model.network import (
 )
 
 KERNELS = (lif_reference, lif_recurrence)
+
+
+def lif_blocks(currents, w, decay, threshold, reset="detached"):
+    """The block kernel with one neuron per tile and every block listed (any W allowed)."""
+    sources = block_sources(torch.ones_like(w), 1)
+    return lif_recurrence_blocks(currents, w, sources, decay, threshold, reset)
 
 
 def test_lif_step_single_neuron_by_hand():
@@ -43,7 +51,7 @@ def test_lif_step_single_neuron_by_hand():
     np.testing.assert_allclose(vs, [0.6, 0.9, 0.05, 0.025, 0.5125], atol=1e-12)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", (*KERNELS, lif_blocks))
 def test_recurrent_trajectory_by_hand(kernel):
     # Two neurons, a = 0.5, theta = 1, W[0, 1] = 0.7 (neuron 0 -> neuron 1), nothing else.
     # Neuron 0, currents 1.2, 0, 0, 0: t0 u = 1.2 -> spike (v = 0.2); then 0.1, 0.05, 0.025.
