@@ -141,16 +141,29 @@ def _search(tmp_path: Path, data_root: Path, name: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
-@pytest.mark.slow
-def test_a_trial_whose_worker_is_killed_continues_from_its_checkpoint(data_root, tmp_path):
-    reference = _search(tmp_path, data_root, "whole")
+@pytest.fixture(scope="module")
+def uninterrupted(data_root, tmp_path_factory) -> dict:
+    """The row of the fixed configuration trained without interruption."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    reference = _search(root, data_root, "whole")
     assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
+    return pq.read_table(root / "whole" / "trials.parquet").to_pylist()[0]
+
+
+def _wait_for_second_checkpoint(directory: Path, proc: subprocess.Popen) -> None:
+    """Until the running trial under `directory` has saved its checkpoint after epoch 2."""
+    deadline = time.monotonic() + 240
+    while not list((directory / "ray").glob("run-*/trainable_*/checkpoint_000001")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no second checkpoint"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_trial_whose_worker_is_killed_continues_from_its_checkpoint(data_root, tmp_path,
+                                                                       uninterrupted):
     proc = _search(tmp_path, data_root, "killed")
     try:
-        deadline = time.monotonic() + 240
-        while not list((tmp_path / "killed" / "ray").glob("run-*/trainable_*/checkpoint_000001")):
-            assert proc.poll() is None and time.monotonic() < deadline, "no second checkpoint"
-            time.sleep(0.05)
+        _wait_for_second_checkpoint(tmp_path / "killed", proc)
         workers = _trial_workers(proc.pid)
         assert workers, "no trial worker found"
         for pid in workers:
@@ -159,7 +172,7 @@ def test_a_trial_whose_worker_is_killed_continues_from_its_checkpoint(data_root,
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    whole = pq.read_table(tmp_path / "whole" / "trials.parquet").to_pylist()[0]
+    whole = uninterrupted
     killed = pq.read_table(tmp_path / "killed" / "trials.parquet").to_pylist()[0]
     assert whole["status"] == killed["status"] == "ok"
     assert whole["resumed_from_epoch"] is None and killed["resumed_from_epoch"] >= 2
@@ -170,15 +183,10 @@ def test_a_trial_whose_worker_is_killed_continues_from_its_checkpoint(data_root,
 
 @pytest.mark.slow
 def test_a_driver_resumed_after_sigkill_continues_the_unfinished_trial_from_its_checkpoint(
-        data_root, tmp_path):
-    reference = _search(tmp_path, data_root, "whole")
-    assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
+        data_root, tmp_path, uninterrupted):
     proc = _search(tmp_path, data_root, "driver")
     try:
-        deadline = time.monotonic() + 240
-        while not list((tmp_path / "driver" / "ray").glob("run-*/trainable_*/checkpoint_000001")):
-            assert proc.poll() is None and time.monotonic() < deadline, "no second checkpoint"
-            time.sleep(0.05)
+        _wait_for_second_checkpoint(tmp_path / "driver", proc)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver, its Ray and the trial's worker
         proc.wait()
@@ -186,7 +194,7 @@ def test_a_driver_resumed_after_sigkill_continues_the_unfinished_trial_from_its_
     done = subprocess.run([*CLI, "resume", str(tmp_path / "driver"), "--quiet"], env=_env(),
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
-    whole = pq.read_table(tmp_path / "whole" / "trials.parquet").to_pylist()[0]
+    whole = uninterrupted
     resumed = pq.read_table(tmp_path / "driver" / "trials.parquet").to_pylist()
     assert len(resumed) == 1 and resumed[0]["resumed_from_epoch"] >= 2
     for key in ("val_accuracy", "accuracy", "n_links", "memory_cells", "hop_profile"):
