@@ -31,6 +31,17 @@ import torch
 
 from model.surrogate import surrogate_derivative
 
+# Measured on 2 cores (benchmarks/bench_train.py and a sweep of sizes and link densities): per
+# multiply-add a block product costs about twice a dense one (small batched matmuls), and the
+# block kernel's extra operations per bin cost about 2^22 multiply-adds of dense product.
+BLOCK_COST, BLOCKS_MIN_SAVING = 2.0, 2 ** 22
+
+
+def blocks_pay(n_neurons: int, batch: int, fill: float) -> bool:
+    """Whether the block kernel should beat the dense fused one: N^2 B (1 - BLOCK_COST fill)
+    >= BLOCKS_MIN_SAVING, with fill the blocks' share of the N x N matrix (C S K / N^2)."""
+    return n_neurons ** 2 * batch * (1.0 - BLOCK_COST * fill) >= BLOCKS_MIN_SAVING
+
 
 def block_sources(mask: torch.Tensor, neurons_per_tile: int) -> torch.Tensor:
     """int64 (C, S): per destination tile, the source neurons with an allowed weight into it.
@@ -105,9 +116,8 @@ def _forward_loop(currents: torch.Tensor, packed: torch.Tensor, sources: torch.T
         if t == 0:  # v_{-1} = 0, z_{-1} = 0
             u.copy_(currents[0])
         else:
-            torch.baddbmm(currents[t].view(tiles, k, batch), weights_t,
-                          _gather(spikes[t - 1], index, tiles), out=u.view(tiles, k, batch))
-            u.add_(slabs[(t - 1) % len(slabs)], alpha=decay)
+            torch.add(currents[t], slabs[(t - 1) % len(slabs)], alpha=decay, out=u)
+            u.view(tiles, k, batch).baddbmm_(weights_t, _gather(spikes[t - 1], index, tiles))
         torch.gt(u, threshold, out=spikes[t, :n])
     return spikes, membranes
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.block_lif import block_sources, pack_blocks
+from model.block_lif import block_sources, blocks_pay, pack_blocks
 from model.network import (
     TiledLIF,
-    blocks_pay,
     lif_recurrence,
     lif_recurrence_blocks,
     lif_reference,
@@ -222,6 +221,14 @@ def test_auto_kernel_follows_size_and_density():
     assert net.kernel_for(8)[0] == "fused"  # 512^2 * 8 = 2097152 < 2^22
     net.set_links(np.ones((512, 16), dtype=bool))  # fully linked: the blocks are the matrix
     assert net.kernel_for(64)[0] == "fused"
+
+
+def test_auto_kernel_keeps_dense_off_cpu():
+    # the crossover was measured on CPU; shapes only, so the meta device stands in for CUDA
+    net = TiledLIF(8, 512, 32, 0.9, 1.0)
+    net.set_links(random_links(np.random.default_rng(0), 4, 4, 32, density=0.1))
+    assert net.kernel_for(64)[0] == "blocks"
+    assert net.to("meta").kernel_for(64) == ("fused", None)
 
 
 def test_bin_major_currents_have_the_same_values():
