@@ -32,3 +32,28 @@ def tiny_sets(data_root: Path, storage: Path, name: str, trials: int, *extra: st
     """--set overrides for a tiny search under `storage`."""
     return [f"data.root={str(data_root)!r}", f"search.storage={str(storage)!r}",
             f"search.name={name!r}", f"search.trials={trials}", "training.epochs=2", *extra]
+
+
+def read_while_writing(read, store, rows: int) -> tuple[list, list]:
+    """(values `read()` returned, exceptions it raised) while `store` adds `rows` records
+    t1..t<rows> (store: a search.results.ResultsStore); `read` runs in a loop on a thread."""
+    import threading
+
+    from tests.analysis.factories import record
+
+    seen, failures, done = [], [], threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            try:
+                seen.append(read())
+            except Exception as exc:  # noqa: BLE001 - any failed read is the finding
+                failures.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for i in range(1, rows):
+        store.add(record(f"t{i}", i / rows))
+    done.set()
+    thread.join()
+    return seen, failures

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from search.remote import RemoteResults
 from search.results import ResultsStore
 from search.searcher import STUDY_NAME, open_storage
 from tests.analysis.factories import CONFIG_TEXT, record
-from tests.search.conftest import tiny_sets
+from tests.search.conftest import read_while_writing, tiny_sets
 from tests.search.test_kill_and_cluster import CLI, _env
 
 ODD = 'back\\slash "double" \'single\'\ttab'  # every character repr() and TOML treat specially
@@ -346,21 +345,11 @@ def test_the_readme_read_example_is_safe_while_a_search_writes(tmp_path):
     code = block.replace("~/mosaic-dse-results/default", str(tmp_path))
     store = ResultsStore(tmp_path, CONFIG_TEXT)
     store.add(record("t0", 0.1))
-    failures, reads, done = [], [], threading.Event()
 
-    def reader():
-        while not done.is_set():
-            try:
-                scope: dict = {}
-                exec(code, scope)  # noqa: S102 - the README's own example
-                reads.append(len(scope["trials"]))
-            except Exception as exc:  # noqa: BLE001 - any failed read is the finding
-                failures.append(exc)
+    def read() -> int:
+        scope: dict = {}
+        exec(code, scope)  # noqa: S102 - the README's own example
+        return len(scope["trials"])
 
-    thread = threading.Thread(target=reader)
-    thread.start()
-    for i in range(1, 40):
-        store.add(record(f"t{i}", i / 40))
-    done.set()
-    thread.join()
+    reads, failures = read_while_writing(read, store, 40)
     assert failures == [] and reads and reads == sorted(reads)

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import os
 import sys
-import threading
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ from analysis.schema import CONFIG_KEY, VERSIONS_KEY, package_versions
 from hardware.errors import ResultsError
 from search.results import ResultsStore
 from tests.analysis.factories import CONFIG_TEXT, record
+from tests.search.conftest import read_while_writing
 
 
 def _read(directory, name="trials.parquet") -> pd.DataFrame:
@@ -84,22 +84,9 @@ def test_no_temp_files_left_and_files_replaced_atomically(tmp_path, monkeypatch)
 def test_a_concurrent_reader_always_sees_a_whole_file(tmp_path):
     store = ResultsStore(tmp_path, CONFIG_TEXT)
     store.add(record("t0", 0.1))
-    seen, failures, done = [], [], threading.Event()
-
-    def reader():
-        while not done.is_set():
-            try:
-                # one open file per read (pq.read_table(path) opens it twice and can race)
-                seen.append(read_table(tmp_path / "trials.parquet").num_rows)
-            except Exception as exc:  # noqa: BLE001 - any failure to read is the finding
-                failures.append(exc)
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    for i in range(1, 20):
-        store.add(record(f"t{i}", i / 20))
-    done.set()
-    thread.join()
+    # one open file per read (pq.read_table(path) opens it twice and can race)
+    seen, failures = read_while_writing(
+        lambda: read_table(tmp_path / "trials.parquet").num_rows, store, 20)
     assert failures == [] and len(seen) > 0
     assert seen == sorted(seen) and seen[-1] <= 20  # row counts only grow
 
@@ -158,3 +145,16 @@ def test_error_rows_from_crashed_workers_are_stored(tmp_path):
     row = store.rows_by_trial_id()["x"]
     assert row["status"] == "error" and row["val_accuracy"] is None and row["on_front"] is False
     assert pd.read_parquet(tmp_path / "pareto.parquet").empty
+
+
+def test_two_stores_on_one_directory_keep_each_others_rows(tmp_path):
+    # the driver's proxy gate and the results callback each hold a store of the directory:
+    # every write merges with what the other wrote, so no row is lost
+    gate, callback = ResultsStore(tmp_path, CONFIG_TEXT), ResultsStore(tmp_path, CONFIG_TEXT)
+    callback.add(record("t1", 0.5))
+    gate.add({**record("infeasible-00001", 0.0), "status": "infeasible", "val_accuracy": None})
+    callback.add(record("t2", 0.7))
+    rows = ResultsStore(tmp_path, CONFIG_TEXT).rows_by_trial_id()
+    assert list(rows) == ["t1", "infeasible-00001", "t2"]
+    assert callback.finished_count() == gate.finished_count() == 3
+    assert callback.trained_count() == 2  # infeasible suggestions never took a trial
