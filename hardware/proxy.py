@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.geometry import NT, R0, cell_types
+from hardware.geometry import NT, R0, R1, cell_types
 from hardware.memory import memory_of_config, minimum_config
 from hardware.profile import sample_links, validate_profile
 from hardware.routing import capacity_grid, port_usage
@@ -87,8 +87,8 @@ def short_capacities(spec: MosaicSpec, usages: np.ndarray,
     over = usages > capacity[None]
     types = cell_types(spec.rows, spec.cols)
     short = []
-    for key, code in (("cap_nt", NT), ("cap_r0", R0), ("cap_r1", None)):
-        cells = types == code if code is not None else (types != NT) & (types != R0)
+    for key, code in (("cap_nt", NT), ("cap_r0", R0), ("cap_r1", R1)):
+        cells = types == code
         hit = over[:, cells]
         if hit.any():
             short.append((key, int(usages[:, cells][hit].max())))

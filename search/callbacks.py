@@ -103,7 +103,7 @@ class ResultsCallback(tune.Callback):
         if not self.verbose:
             return
         rows = list(self.store.rows_by_trial_id().values())
-        trained = sum(r.get("status") != "infeasible" for r in rows)
+        trained = self.store.trained_count()
         skipped = len(rows) - trained
         ok = [r for r in rows if r.get("status") == "ok" and r.get("mappable")]
         best = max((r["val_accuracy"] for r in ok), default=None)

@@ -101,13 +101,12 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     from search.results import ResultsStore
     from search.searcher import open_storage, reconcile_study
 
-    store = ResultsStore(directory, cfg.to_toml()) if resume else None
-    rows = store.rows_by_trial_id() if store is not None else {}
-    previous = {}
+    previous, trained = {}, 0
     if resume:
-        previous = previous_checkpoints(reconcile_study(open_storage(directory), rows),
-                                        ray_storage, cfg)
-    trained = store.trained_count() if store is not None else 0
+        store = ResultsStore(directory, cfg.to_toml())
+        previous = previous_checkpoints(
+            reconcile_study(open_storage(directory), store.rows_by_trial_id()), ray_storage, cfg)
+        trained = store.trained_count()
     remaining = cfg.search.trials - trained  # infeasible suggestions never took a trial
     if remaining <= 0:
         return SearchOutcome(directory, trained, cfg.search.trials, 0)

@@ -58,7 +58,6 @@ class ConstrainedOptunaSearch(OptunaSearch):
         self.gate = gate
         self.max_infeasible = max_infeasible
         self.in_a_row = 0  # infeasible suggestions since the last feasible one
-        self.skipped = 0  # infeasible suggestions recorded by this searcher
         self.stop_reason: str | None = None
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -89,7 +88,6 @@ class ConstrainedOptunaSearch(OptunaSearch):
         self._ot_study.tell(ot_trial, list(record.objectives()))
         del self._ot_trials[trial_id]  # the Ray trial id is asked again for a new suggestion
         self.in_a_row += 1
-        self.skipped += 1
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:

@@ -117,12 +117,9 @@ def proxy_gate(spec: MosaicSpec, train_cfg: TrainConfig, params: dict[str, Any],
 
 def short_ports(spec: MosaicSpec, proxy: ProxyResult) -> str:
     """The capacities the proxy's sampled networks overflow, e.g. 'cap_r1 24 < 28 needed'."""
-    needs = [f"{key} {_smallest(getattr(spec, key))} < {need} needed" for key, need in proxy.short]
+    # MosaicSpec holds every capacity as an 8-tuple
+    needs = [f"{key} {min(getattr(spec, key))} < {need} needed" for key, need in proxy.short]
     return ", ".join(needs) or "no port overflows"
-
-
-def _smallest(capacity: int | tuple[int, ...]) -> int:
-    return capacity if isinstance(capacity, int) else min(capacity)
 
 
 def run_trial(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: DataConfig,
