@@ -11,6 +11,33 @@ PORTS = ("in_N", "in_E", "in_S", "in_W", "out_N", "out_E", "out_S", "out_W")
 Ports8 = tuple[int, int, int, int, int, int, int, int]
 
 
+@dataclass(frozen=True)
+class CapacityKind:
+    """One kind of port capacity: its MosaicSpec field (= [hardware] key, `map --cap-<short>`),
+    the cells it sets (a cell type of hardware.geometry: "NT", "R0" or "R1") and a help line.
+
+    Every layer iterates CAPACITIES (spec checks, capacity grid, proxy shortfalls, `map`'s flags
+    and table, the network file); a new kind is a row here, its MosaicSpec field and its memory
+    term in hardware/memory.py."""
+
+    key: str
+    cells: str
+    help: str
+
+    @property
+    def short(self) -> str:
+        """'cap_r1' -> 'r1': the `map` report's key and flag suffix."""
+        return self.key.removeprefix("cap_")
+
+
+CAPACITIES = (
+    CapacityKind("cap_nt", "NT", "neuron-tile ports: source neurons entering a tile per side"),
+    CapacityKind("cap_r0", "R0", "R0 router ports: source neurons per port of a corner router"),
+    CapacityKind("cap_r1", "R1", "R1 router ports: source neurons per port of a router between "
+                 "two tiles (east/west ones rotated by 90 degrees)"),
+)
+
+
 def _positive_int(name: str, value: object) -> int:
     """`value` as an int >= 1, else SpecError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -62,8 +89,8 @@ class MosaicSpec:
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "neurons_per_tile", "bits_per_cell"):
             _positive_int(name, getattr(self, name))
-        for name in ("cap_nt", "cap_r0", "cap_r1"):
-            object.__setattr__(self, name, normalise_ports(name, getattr(self, name)))
+        for kind in CAPACITIES:
+            object.__setattr__(self, kind.key, normalise_ports(kind.key, getattr(self, kind.key)))
         energy = self.hop_energy_pj
         if isinstance(energy, bool) or not isinstance(energy, int | float) or not energy >= 0:
             raise SpecError(f"hop_energy_pj must be a number >= 0, got {energy!r} "

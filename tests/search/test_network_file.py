@@ -65,3 +65,20 @@ def test_map_errors(tmp_path, capsys):
     assert "is not a network file: it lacks" in capsys.readouterr().err
     assert main(["map", "--profile", "0,0.5", "--rows", "2"]) == 2
     assert "map needs the chip: give --cols" in capsys.readouterr().err
+
+
+def test_network_file_keeps_every_spec_field(tmp_path, capsys):
+    # bits_per_cell was dropped (saved 4, loaded 1) when the file listed spec keys by hand
+    from hardware.spec import MosaicSpec
+    from search.network_file import load_network, save_network
+
+    spec = MosaicSpec(2, 3, 4, cap_nt=(5, 6, 5, 6, 7, 8, 7, 8), cap_r0=3, cap_r1=9,
+                      hop_energy_pj=2.5, bits_per_cell=4)
+    n = spec.n_neurons
+    links = np.zeros((n, spec.n_tiles), bool)
+    save_network(tmp_path / "n.npz", spec, links, np.zeros((2, n)), np.zeros((n, n)),
+                 (0.0, 1.0), "[training]")
+    assert load_network(tmp_path / "n.npz").spec == spec
+    assert main(["map", "--network", str(tmp_path / "n.npz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["memory_bits"] == 4 * report["memory_cells"]  # the memory model reads it
