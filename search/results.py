@@ -7,6 +7,7 @@ row in place, so a resumed or replayed search never duplicates one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,7 +37,31 @@ class ResultsStore:
         self._metadata = file_metadata(config_text)
         self._rows: dict[str, dict[str, Any]] = {}
         self._seen: tuple[int, ...] | None = None  # (inode, mtime_ns, size) last read/written
+        self._remove_stale_temp_files()
         self._reload()
+        self._rewrite_derived()
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete the hidden temp files a killed writer of this store left
+        (`.trials.parquet.<hex>.tmp`, `.pareto.parquet.<hex>.tmp`)."""
+        for name in (TRIALS_FILE, PARETO_FILE):
+            for tmp in self.directory.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+
+    def _rewrite_derived(self) -> None:
+        """Rewrite pareto.parquet from trials.parquet when it differs (or is missing): a driver
+        killed between the two renames leaves it stale, and a resume with nothing to run would
+        never rewrite it otherwise."""
+        if not self.trials_path.exists():
+            return
+        front = front_table(read_table(self.trials_path))
+        try:
+            current = read_table(self.pareto_path)
+        except ResultsError:  # missing or unreadable
+            current = None
+        if current is None or not current.equals(front, check_metadata=True):
+            atomic_write_table(self.pareto_path, front)
 
     def _reload(self) -> None:
         """Re-read trials.parquet when another writer (the driver's proxy gate, a second

@@ -158,3 +158,18 @@ def test_two_stores_on_one_directory_keep_each_others_rows(tmp_path):
     assert list(rows) == ["t1", "infeasible-00001", "t2"]
     assert callback.finished_count() == gate.finished_count() == 3
     assert callback.trained_count() == 2  # infeasible suggestions never took a trial
+
+
+def test_opening_rewrites_a_stale_pareto_file_and_removes_temp_files(tmp_path):
+    # a driver SIGKILLed between the trials.parquet and pareto.parquet renames of its last
+    # trial: trials.parquet holds the row, pareto.parquet is the one before, a temp file is left
+    store = ResultsStore(tmp_path, CONFIG_TEXT)
+    store.add(record("a", 0.5, chip_memory_cells=100))
+    stale = (tmp_path / "pareto.parquet").read_bytes()
+    store.add(record("b", 0.9, chip_memory_cells=100))  # dominates a
+    (tmp_path / "pareto.parquet").write_bytes(stale)
+    (tmp_path / ".pareto.parquet.0123456789ab.tmp").write_bytes(b"PAR1 half a file")
+    (tmp_path / ".trials.parquet.ba9876543210.tmp").write_bytes(b"")
+    ResultsStore(tmp_path, CONFIG_TEXT)
+    assert _read(tmp_path, "pareto.parquet")["trial_id"].tolist() == ["b"]
+    assert sorted(os.listdir(tmp_path)) == ["pareto.parquet", "trials.parquet"]
