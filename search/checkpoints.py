@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,21 @@ def params_key(params: Mapping[str, Any], searched: Iterable[str]) -> str:
     return json.dumps(values, sort_keys=True, default=str)
 
 
-def save_state(state: Mapping[str, np.ndarray]) -> Any:
-    """A `ray.tune.Checkpoint` holding `state` (kept in a fresh temporary directory)."""
+@contextmanager
+def staged_checkpoint(state: Mapping[str, np.ndarray]) -> Iterator[Any]:
+    """A `ray.tune.Checkpoint` holding `state` in a fresh staging directory, removed on exit.
+
+    `tune.report` copies the directory into Tune's storage before it returns, so the staging
+    copy is garbage once reported (one per checkpoint would pile up in $TMPDIR otherwise).
+    """
     from ray import tune
 
     directory = tempfile.mkdtemp(prefix="mosaic-dse-checkpoint-")
-    np.savez(os.path.join(directory, STATE_FILE), **state)
-    return tune.Checkpoint.from_directory(directory)
+    try:
+        np.savez(os.path.join(directory, STATE_FILE), **state)
+        yield tune.Checkpoint.from_directory(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def load_state(checkpoint: Any) -> dict[str, np.ndarray]:

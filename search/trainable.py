@@ -71,12 +71,13 @@ def report_epoch(chip_memory: float, report: Any, checkpoint: Any) -> None:
     """Tune report of one finished epoch (a `model.train.EpochReport`) with its checkpoint."""
     from ray import tune
 
-    from search.checkpoints import save_state
+    from search.checkpoints import staged_checkpoint
 
-    tune.report({"val_accuracy": report.val_accuracy, "chip_memory_cells": chip_memory,
-                 "epoch": report.epoch, "epochs": report.epochs, "loss": report.loss,
-                 "firing_rate": report.firing_rate, "n_links": report.n_links},
-                checkpoint=save_state(checkpoint()))
+    with staged_checkpoint(checkpoint()) as staged:
+        tune.report({"val_accuracy": report.val_accuracy, "chip_memory_cells": chip_memory,
+                     "epoch": report.epoch, "epochs": report.epochs, "loss": report.loss,
+                     "firing_rate": report.firing_rate, "n_links": report.n_links},
+                    checkpoint=staged)
 
 
 def _start_state(context: TrialContext, params: dict[str, Any]) -> dict[str, Any] | None:

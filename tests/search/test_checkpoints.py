@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from search.checkpoints import STATE_FILE, latest_checkpoint, params_key
 
@@ -32,3 +33,36 @@ def test_latest_checkpoint_is_the_newest_complete_one_of_that_trial(tmp_path):
     assert latest_checkpoint(f"file://{ray}", "abc") == f"file://{expected}"
     assert latest_checkpoint(str(ray), "zzz") is None
     assert latest_checkpoint(str(tmp_path / "missing"), "abc") is None
+
+
+def test_a_reported_checkpoint_leaves_no_staging_directory(tmp_path, monkeypatch):
+    # Tune copies a reported checkpoint into its storage inside tune.report; the staging
+    # directory in $TMPDIR must be gone afterwards, also when the report fails.
+    import shutil
+    import tempfile
+
+    from ray import tune
+
+    from model.train import EpochReport
+    from search.trainable import report_epoch
+
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+    persisted = []
+
+    def fake_report(metrics, checkpoint=None):
+        target = tmp_path / f"storage{len(persisted)}"
+        shutil.copytree(checkpoint.path, target)  # what Tune's persist_current_checkpoint does
+        persisted.append(target)
+        if metrics["epoch"] == 2:
+            raise OSError("no space left on device")
+
+    monkeypatch.setattr(tune, "report", fake_report)
+    state = {"epoch": np.array(1), "w_rec": np.ones((2, 2), dtype=np.float32)}
+    report_epoch(5.0, EpochReport(1, 3, 0.5, 0.25, 0.01, 4), lambda: state)
+    with pytest.raises(OSError, match="no space"):
+        report_epoch(5.0, EpochReport(2, 3, 0.5, 0.25, 0.01, 4), lambda: state)
+    assert list(staging.iterdir()) == []
+    with np.load(persisted[0] / STATE_FILE) as saved:
+        assert saved["w_rec"].tolist() == [[1.0, 1.0], [1.0, 1.0]]
