@@ -19,12 +19,8 @@ import numpy as np
 
 from hardware.errors import ConfigError, ResultsError, SearchStopped
 from search.cluster import check_resources, init_ray
-from search.config import (
-    SearchConfig,
-    config_differences,
-    config_fingerprint,
-    load_config,
-)
+from search.config import SearchConfig
+from search.integrity import check_same_config
 from search.layout import CONFIG_FILE, JOURNAL, TRIALS_FILE
 from search.remote import RemoteResults, is_uri
 from search.trainable import TrialContext, trainable
@@ -53,12 +49,7 @@ def check_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
         if not saved.is_file():
             raise ResultsError(f"no search to resume at {directory} (no {CONFIG_FILE}; start it "
                                "without --resume, or check --name/--storage)")
-        previous = load_config(str(saved), [])
-        if config_fingerprint(previous) != config_fingerprint(cfg):
-            changed = "; ".join(config_differences(previous, cfg))
-            raise ConfigError(f"config differs from the one saved in {saved} ({changed}); "
-                              "resume with the same config (only [search] trials, concurrency "
-                              "and resources may change) or start a new --name")
+        check_same_config(cfg, directory)
     elif (directory / TRIALS_FILE).exists() or (directory / JOURNAL).exists():
         raise ConfigError(f"{directory} already holds a search; continue it with --resume or "
                           "choose another --name")
