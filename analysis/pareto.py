@@ -8,12 +8,13 @@ mem_p <= mem_q with one strict; exact duplicates do not dominate each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from analysis.schema import reference_metadata
 from hardware.errors import ResultsError
 
 MEMORY_COLUMNS = ("chip_memory_cells", "memory_cells")
@@ -200,6 +201,21 @@ def hypervolume_convergence(trials: pd.DataFrame, memory_column: str = "chip_mem
     if reference is None:
         return np.zeros(len(trials))
     return hypervolume_curve(accuracy, memory, reference)
+
+
+def front_metadata(rows: Sequence[Mapping[str, object]]) -> dict[str, str]:
+    """File metadata with the default reference point and hypervolume of result `rows` (flat
+    dicts as the store writes them; objectives val_accuracy and chip_memory_cells)."""
+    def column(name: str) -> np.ndarray:
+        return np.array([np.nan if r.get(name) is None else float(r[name])  # type: ignore[arg-type]
+                         for r in rows], dtype=float)
+
+    keep = considered_mask([r.get("status") for r in rows], [r.get("mappable") for r in rows])
+    accuracy = np.where(keep, column("val_accuracy"), np.nan)
+    memory = np.where(keep, column("chip_memory_cells"), np.nan)
+    reference = default_reference(memory)
+    volume = hypervolume(accuracy, memory, reference) if reference else 0.0
+    return reference_metadata(reference, volume)
 
 
 def best_under_budgets(trials: pd.DataFrame, budgets: Sequence[float] | None = None,

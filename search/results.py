@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from analysis.io import atomic_write_table, read_table
-from analysis.pareto import considered_mask, nondominated_mask
+from analysis.pareto import considered_mask, front_metadata, nondominated_mask
 from analysis.schema import PARETO_FILE, STATUSES, TRIALS_FILE, build_table, file_metadata
 from hardware.errors import ResultsError
 
@@ -94,7 +94,8 @@ class ResultsStore:
         row = _checked_row(record)
         self._reload()  # merge with what is on disk: rows another writer added are kept
         rows = {**self._rows, row["trial_id"]: row}  # an existing id keeps its position
-        table = build_table(with_front(list(rows.values())), self._metadata)
+        rows_on_front = with_front(list(rows.values()))
+        table = build_table(rows_on_front, {**self._metadata, **front_metadata(rows_on_front)})
         atomic_write_table(self.trials_path, table)
         atomic_write_table(self.pareto_path, front_table(table))
         self._rows = {r["trial_id"]: r for r in table.to_pylist()}

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.io import read_table
-from analysis.schema import CONFIG_KEY, VERSIONS_KEY, package_versions
+from analysis.schema import CONFIG_KEY, REFERENCE_KEY, VERSIONS_KEY, package_versions
 from hardware.errors import ResultsError
 from search.results import ResultsStore
 from tests.analysis.factories import CONFIG_TEXT, record
@@ -100,6 +100,25 @@ def test_metadata_round_trips_config_and_versions(tmp_path):
         assert {"mosaic-dse", "numpy", "pyarrow"} <= set(versions)
         assert versions["numpy"] == np.__version__
     assert ("torch" in package_versions()) == ("torch" in sys.modules)
+
+
+def test_reference_point_and_hypervolume_are_stored_in_both_files(tmp_path):
+    store = ResultsStore(tmp_path, CONFIG_TEXT)
+    for r in (record("a", 0.6, 100), record("b", 0.7, 200),
+              record("d", 0.9, 400, mappable=False)):  # not mappable: not considered
+        store.add(r)
+    # Reference (0, 1.1 x 200 = 220); HV = (200 - 100) * 0.6 + (220 - 200) * 0.7 = 74
+    for name in ("trials.parquet", "pareto.parquet"):
+        stored = json.loads(pq.read_schema(tmp_path / name).metadata[REFERENCE_KEY.encode()])
+        assert stored["reference_point"] == pytest.approx([0.0, 220.0])
+        assert stored["hypervolume"] == pytest.approx(74.0)
+        assert stored["objectives"] == ["val_accuracy", "chip_memory_cells"]
+    store.add(record("e", 0.8, 300))  # the reference follows the largest considered memory
+    stored = json.loads(pq.read_schema(tmp_path / "pareto.parquet").metadata[
+        REFERENCE_KEY.encode()])
+    # Reference (0, 330): HV = 100 * 0.6 + 100 * 0.7 + 30 * 0.8 = 154
+    assert stored["reference_point"] == pytest.approx([0.0, 330.0])
+    assert stored["hypervolume"] == pytest.approx(154.0)
 
 
 def test_types_numpy_values_and_parameter_columns(tmp_path):
