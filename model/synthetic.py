@@ -19,7 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-N_CHANNELS = 700
+from model.config import N_CHANNELS
+
 GENERATOR_VERSION = 1
 N_SPEAKERS = 12
 TRAIN_SPEAKERS = 10  # speakers 10 and 11 appear only in the test set, as in SHD

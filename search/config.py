@@ -64,12 +64,10 @@ N_CLASSES = 20  # SHD and synthetic SHD: the readout needs one neuron per class
 # Largest chip a search, `train` or `map` takes: the hop-distance and route tables grow with
 # tiles^2 and the dense recurrent weights with neurons^2 (a 32x32x16 chip routes in ~1 min).
 MAX_TILES, MAX_NEURONS = 1024, 16384
-# Keys that may change when a search resumes: budget, resources and locations (the binned-data
-# cache is keyed by its contents, so moving it changes nothing).
-RESUMABLE_KEYS = frozenset({("search", "trials"), ("search", "max_concurrent"),
-                            ("search", "cpus_per_trial"), ("search", "gpus_per_trial"),
-                            ("search", "name"), ("search", "storage"), ("data", "cache_dir"),
-                            ("search", "max_failures"), ("search", "max_consecutive_infeasible")})
+# Keys that may change when a search resumes (declared `resumable` on their field): budget,
+# resources and locations (the binned-data cache is keyed by its contents).
+RESUMABLE_KEYS = frozenset((section, name) for section, rules in SCHEMA.items()
+                           for name, rule in rules.items() if rule.resumable)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ def results_directory(storage: str, name: str) -> Path:
 
 def check_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
     """Enforce the new-vs-resume rules before anything is written; ConfigError/ResultsError."""
+    if cfg.data.val_fraction == 0:  # `train` may use every recording; a search may not
+        raise ConfigError("[data].val_fraction must be > 0 for a search: trials are selected on "
+                          "validation accuracy, never on test (set e.g. val_fraction = 0.1)")
     saved = directory / CONFIG_FILE
     if resume:
         if not saved.is_file():

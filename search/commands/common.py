@@ -13,7 +13,8 @@ def add_config_options(parser: argparse.ArgumentParser, default: str = "default"
                              f"(default: {default})")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
-                        help="override one config entry, e.g. training.epochs=3 (repeatable)")
+                        help="override one config entry, e.g. training.epochs=3 (repeatable; "
+                             "`mosaic-dse keys` lists every key)")
 
 
 def toml_override(key: str, value: Any) -> str:

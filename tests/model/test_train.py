@@ -168,7 +168,7 @@ def test_empty_validation_split_gives_nan(data):
 
 @pytest.mark.parametrize("change, message", [
     ({"method": "magic"}, "method must be one of"),
-    ({"lr": 0.0}, "lr must be finite and > 0, got 0.0 (set [training].lr)"),
+    ({"lr": 0.0}, "lr must be > 0, got 0.0 (set [training].lr)"),
     ({"batch_size": 0}, "batch_size must be >= 1"),
     ({"lr_decay": 1.5}, "lr_decay must be in (0, 1]"),
     ({"device": "tpu"}, "device must be auto, cpu or cuda[:i], got 'tpu'"),

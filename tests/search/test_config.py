@@ -89,7 +89,7 @@ ERRORS = [
     ("training", "method", "{ low = 1, high = 2 }",
      "[training].method: takes a string: search it with { choices = [...] }"),
     ("training", "prune_min", "9", "[training].prune_min: must be <= neurons_per_tile"),
-    ("training", "device", '"gpu"', "must be auto, cpu, mps, cuda or cuda:N, got 'gpu'"),
+    ("training", "device", '"gpu"', "must be auto, cpu or cuda[:i], got 'gpu'"),
     ("training", "device", '{ choices = ["cpu"] }', "must be a fixed value, not a range"),
     ("search", "sampler", '"cmaes"', "[search].sampler: must be one of tpe, nsga2, random"),
     ("search", "gpus_per_trial", "-1", "[search].gpus_per_trial: must be >= 0, got -1.0"),
@@ -99,8 +99,8 @@ ERRORS = [
     ("data", "n_inputs", "0", "[data].n_inputs: must be in [1, 700], got 0"),
     ("data", "n_inputs", "40", "[data].n_inputs: 40 inputs need ceil(40/8) = 5 input tiles but "
      "the smallest grid has 4 tiles"),
-    ("data", "val_fraction", "1.0", "[data].val_fraction: must be in (0, 1), got 1.0"),
-    ("data", "val_fraction", "0", "[data].val_fraction: must be in (0, 1), got 0.0"),
+    ("data", "val_fraction", "1.0", "[data].val_fraction: must be in [0, 1), got 1.0"),
+    ("data", "val_fraction", "-0.1", "[data].val_fraction: must be in [0, 1), got -0.1"),
     ("data", "time_bins", "{ low = 10, high = 20 }", "[data].time_bins: must be a fixed value"),
 ]
 
