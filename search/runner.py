@@ -92,15 +92,18 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         from search.journal import recover_journal
 
         recover_journal(directory / JOURNAL)
-    from search.results import ResultsStore
+    from search.results import close_store, open_store
     from search.searcher import open_storage, reconcile_study
 
     previous, trained = {}, 0
-    if resume:
-        store = ResultsStore(directory, cfg.to_toml())
-        previous = previous_checkpoints(
-            reconcile_study(open_storage(directory), store.rows_by_trial_id()), ray_storage, cfg)
-        trained = store.trained_count()
+    if resume:  # opening replays the row log and rewrites pareto.parquet
+        try:
+            store = open_store(directory, cfg.to_toml())
+            previous = previous_checkpoints(reconcile_study(
+                open_storage(directory), store.rows_by_trial_id()), ray_storage, cfg)
+            trained = store.trained_count()
+        finally:
+            close_store(directory)
     remaining = cfg.search.trials - trained  # infeasible suggestions never took a trial
     if remaining <= 0:
         return SearchOutcome(directory, trained, cfg.search.trials, 0)
@@ -115,14 +118,15 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
             remote.upload()
         stop_reason = _fit(cfg, directory, ray_storage, remote, data, remaining, verbose,
                            previous)
+        done = open_store(directory, cfg.to_toml()).trained_count()
     finally:
+        close_store(directory)  # the Parquet files hold every row
         if remote is not None and (directory / CONFIG_FILE).exists():
             remote.upload()  # the journal after the searcher's last tell
         if started:
             import ray
 
             ray.shutdown()
-    done = ResultsStore(directory, cfg.to_toml()).trained_count()
     if stop_reason is not None:
         raise SearchStopped(f"search stopped after {done} of {cfg.search.trials} trials: "
                             f"{stop_reason}")

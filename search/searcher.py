@@ -79,9 +79,7 @@ class ConstrainedOptunaSearch(OptunaSearch):
 
     def _tell_infeasible(self, trial_id: str, ot_trial: Any, record: Any) -> None:
         """Row first (tagged, so a resumed driver reconciles it), then Optuna's tell."""
-        from search.gate import infeasible_row_id
-
-        row_id = infeasible_row_id(ot_trial.number)
+        row_id = self.gate.new_row_id()
         ot_trial.set_user_attr("ray_trial_id", row_id)
         self.gate.record(record, row_id)
         ot_trial.set_constraint("violations", record.constraint)
