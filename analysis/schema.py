@@ -44,7 +44,8 @@ HEAD_COLUMNS: tuple[Column, ...] = (
            "it does not fit; not trained), `error` (training failed or diverged) or `stopped` "
            "(early stopping: dominated at a rung by a trial on a chip with no more memory; "
            "val_accuracy is the rung's)."),
-    Column("error", pa.string(), "Why the trial is infeasible or failed; null when ok."),
+    Column("error", pa.string(), "Why the trial is infeasible, failed or stopped, and which "
+           "damaged checkpoints it skipped; otherwise null."),
     Column("method", pa.string(), "Training method: `routing_aware`, `chip_aware`, `deepr` or "
            "`mosaic` (the registry in `model/methods.py`)."),
 )
@@ -78,7 +79,8 @@ METRIC_COLUMNS: tuple[Column, ...] = (
     Column("energy_pj_per_sample", pa.float64(), "Routing energy per sample (pJ)."),
     Column("train_seconds", pa.float64(), "Wall-clock training time (s)."),
     Column("resumed_from_epoch", pa.int64(), "The epoch whose checkpoint the trial continued "
-           "from after its worker died or the driver was resumed; null when it ran through."),
+           "from after its worker died or the driver was resumed (0: every checkpoint was "
+           "damaged, see error); null when it ran through."),
     Column("on_front", pa.bool_(), "On the Pareto front: ok, mappable and non-dominated on "
            "(max val_accuracy, min chip_memory_cells)."),
     Column("seed", pa.int64(), "Training seed."),

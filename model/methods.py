@@ -101,6 +101,11 @@ def get_method(name: str) -> Method:
                           "(set [training].method)") from None
 
 
+def draws_weight_noise(method: str, mosaic_noise: float) -> bool:
+    """Whether a run of `method` draws the Mosaic baseline's weight noise (its own generator)."""
+    return get_method(method).penalty == "mosaic_hop" and mosaic_noise > 0
+
+
 def expected_profile(method: str, rows: int, cols: int, k: int,
                      hop_profile: Sequence[float]) -> tuple[float, ...] | None:
     """The hop profile the proxy should check for `method`'s networks, or None when no profile

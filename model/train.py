@@ -33,7 +33,7 @@ from hardware.spec import MosaicSpec
 from model import deepr
 from model.config import DataConfig, TrainConfig
 from model.evaluation import Evaluation, evaluate_split, to_tensor
-from model.methods import PENALTIES, get_method
+from model.methods import PENALTIES, draws_weight_noise, get_method
 from model.network import TiledLIF, decay_factor, readout_logits
 from model.optim import MaskedAdam
 from model.setup import epoch_bar, learning_rate, validate_setup
@@ -166,7 +166,7 @@ def build_run(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg:
         net.w_rec.copy_(torch.from_numpy(initial_weights(rules, links, cfg, rng)))
     net.set_links(links)
     net.to(device)
-    if rules.method.penalty == "mosaic_hop" and cfg.mosaic_noise > 0:
+    if draws_weight_noise(cfg.method, cfg.mosaic_noise):
         net.noise = cfg.mosaic_noise
         net.noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
     optimizer = MaskedAdam(net.parameters(), lr=cfg.lr)

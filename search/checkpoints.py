@@ -2,24 +2,33 @@
 
 A checkpoint is `model.checkpoint.run_state` saved as one `state.npz` in a Tune checkpoint
 directory. Tune restores the latest one when it retries a trial whose worker died; a resumed
-driver (a new Tuner segment) finds the latest checkpoint of each trial it re-runs in the
-earlier segments' storage, keyed by the trial's parameters, so that trial continues from its
-last epoch instead of epoch 0.
+driver (a new Tuner segment) finds the checkpoints of each trial it re-runs in the earlier
+segments' storage, keyed by the trial's parameters, so that trial continues from its last epoch
+instead of epoch 0. A checkpoint is checked when chosen (`choose_start`): a damaged one (empty,
+truncated, garbled, NaN weights, an epoch out of range) is skipped for the next older one, or
+epoch 0, and the trial's row says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # model.checkpoint imports torch, which the driver does not need here
+    from model.checkpoint import StateShape
 
 STATE_FILE = "state.npz"
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)")
@@ -50,15 +59,88 @@ def staged_checkpoint(state: Mapping[str, np.ndarray]) -> Iterator[Any]:
 
 
 def load_state(checkpoint: Any) -> dict[str, np.ndarray]:
-    """The run state inside a `ray.tune.Checkpoint` (local or on a pyarrow filesystem)."""
-    with checkpoint.as_directory() as directory, \
-            np.load(os.path.join(directory, STATE_FILE)) as saved:
-        return {name: saved[name] for name in saved.files}
+    """The run state inside a `ray.tune.Checkpoint` (local or on a pyarrow filesystem);
+    CheckpointError when its state file is missing or not a readable npz archive."""
+    from model.checkpoint import CheckpointError
+
+    try:
+        with checkpoint.as_directory() as directory, \
+                np.load(os.path.join(directory, STATE_FILE)) as saved:
+            return {name: saved[name] for name in saved.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise CheckpointError(f"{STATE_FILE} is not a readable archive "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where a trial starts: the state to continue from (None: epoch 0) and the damaged
+    checkpoints skipped on the way, each as 'which: why'."""
+
+    state: dict[str, np.ndarray] | None = None
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch the trial continues after; 0 when it restarts because every checkpoint was
+        damaged, None when it had none."""
+        if self.state is not None:
+            return int(self.state["epoch"])
+        return 0 if self.skipped else None
+
+    def annotate(self, record: Any) -> Any:
+        """`record` (a search.trial.TrialRecord) with resumed_from_epoch and, when checkpoints
+        were skipped, a note saying which and why in its `error` field."""
+        if self.epoch is None:
+            return record
+        if not self.skipped:
+            return dataclasses.replace(record, resumed_from_epoch=self.epoch)
+        where = "restarted from epoch 0" if self.state is None else f"continued from epoch "\
+                f"{self.epoch}"
+        note = f"{where}, skipping damaged checkpoints: {'; '.join(self.skipped)}"
+        error = note if record.error is None else f"{record.error} ({note})"
+        return dataclasses.replace(record, resumed_from_epoch=self.epoch, error=error)
+
+
+def choose_start(candidates: Iterable[Any], shape: StateShape) -> StartPoint:
+    """The first of `candidates` (newest first: `ray.tune.Checkpoint`s, paths or URIs) whose
+    state loads and fits a run of `shape` (`model.checkpoint.check_state`), with those skipped."""
+    from ray import tune
+
+    from model.checkpoint import CheckpointError, check_state
+
+    skipped = []
+    for candidate in candidates:
+        checkpoint = tune.Checkpoint(candidate) if isinstance(candidate, str) else candidate
+        try:
+            state = load_state(checkpoint)
+            check_state(state, shape)
+        except CheckpointError as exc:
+            skipped.append(f"{checkpoint_name(str(checkpoint.path))}: {exc}")
+            continue
+        return StartPoint(state, tuple(skipped))
+    return StartPoint(None, tuple(skipped))
+
+
+def checkpoint_name(path: str) -> str:
+    """'checkpoint_000002 of trainable_ab12c_00000' for a Tune checkpoint path (no absolute
+    paths in rows)."""
+    parts = path.rstrip("/").split("/")
+    if len(parts) < 2:
+        return parts[-1]
+    return f"{parts[-1]} of {'_'.join(parts[-2].split('_')[:3])}"
 
 
 def latest_checkpoint(ray_storage: str, ray_trial_id: str) -> str | None:
     """Path or URI of the newest checkpoint of Ray trial `ray_trial_id` in any segment
     (`<ray_storage>/run-*/trainable_<id>_*/checkpoint_N`), or None."""
+    found = trial_checkpoints(ray_storage, ray_trial_id)
+    return found[0] if found else None
+
+
+def trial_checkpoints(ray_storage: str, ray_trial_id: str) -> list[str]:
+    """Paths or URIs of every checkpoint with a state file of Ray trial `ray_trial_id` in any
+    segment (`<ray_storage>/run-*/trainable_<id>_*/checkpoint_N`), newest first."""
     from pyarrow import fs
 
     if "://" in ray_storage:
@@ -66,15 +148,14 @@ def latest_checkpoint(ray_storage: str, ray_trial_id: str) -> str | None:
         prefix = ray_storage[:len(ray_storage) - len(root)] if ray_storage.endswith(root) else ""
     else:
         filesystem, root, prefix = fs.LocalFileSystem(), str(Path(ray_storage)), ""
-    best: tuple[int, str, str] | None = None
+    found: list[tuple[int, str, str]] = []
     for segment in _children(filesystem, root, "run-"):
         for trial in _children(filesystem, segment, f"trainable_{ray_trial_id}_"):
             for path in _children(filesystem, trial, "checkpoint_"):
                 match = _CHECKPOINT.fullmatch(path.rsplit("/", 1)[-1])
                 if match and filesystem.get_file_info(f"{path}/{STATE_FILE}").is_file:
-                    found = (int(match[1]), segment, path)
-                    best = found if best is None or found > best else best
-    return None if best is None else prefix + best[2]
+                    found.append((int(match[1]), segment, path))
+    return [prefix + path for _, _, path in sorted(found, reverse=True)]
 
 
 def _children(filesystem: Any, directory: str, prefix: str) -> list[str]:

@@ -134,16 +134,17 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
 
 
 def previous_checkpoints(requeued: list[tuple[dict[str, Any], str]], ray_storage: str,
-                         cfg: SearchConfig) -> dict[str, str]:
-    """Latest checkpoint (path or URI) by parameter key of each re-enqueued trial that has one."""
-    from search.checkpoints import latest_checkpoint, params_key
+                         cfg: SearchConfig) -> dict[str, tuple[str, ...]]:
+    """Checkpoints (paths or URIs, newest first) by parameter key of each re-enqueued trial
+    that has some."""
+    from search.checkpoints import params_key, trial_checkpoints
 
     found = {}
     searched = [p.name for p in cfg.searched]
     for params, ray_trial_id in requeued:
-        path = latest_checkpoint(ray_storage, ray_trial_id) if ray_trial_id else None
-        if path is not None:
-            found[params_key(params, searched)] = path
+        paths = trial_checkpoints(ray_storage, ray_trial_id) if ray_trial_id else []
+        if paths:
+            found[params_key(params, searched)] = tuple(paths)
     return found
 
 
@@ -168,7 +169,7 @@ def segment_seed(seed: int, trials_so_far: int) -> int:
 
 def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteResults | None,
          data: Any, remaining: int, verbose: bool,
-         previous: dict[str, str] | None = None) -> str | None:
+         previous: dict[str, tuple[str, ...]] | None = None) -> str | None:
     """Build the Tuner for one segment and run it; errors inside trials are recorded rows.
 
     Returns why the searcher stopped early (too many infeasible suggestions in a row), or None.

@@ -8,8 +8,8 @@ left (`TrialContext.previous`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -18,18 +18,21 @@ from hardware.errors import MosaicDSEError
 from search.config import SearchConfig, build_trial
 from search.trial import TrialRecord, TrialSettings, run_trial
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TrialContext:
     """What every trial needs besides its sampled parameters (shipped once to workers).
 
-    previous: checkpoint path or URI by `search.checkpoints.params_key`, for the trials an
-    interrupted driver left unfinished: a re-run continues from there.
+    previous: checkpoint paths or URIs (newest first) by `search.checkpoints.params_key`, for
+    the trials an interrupted driver left unfinished: a re-run continues from the newest sound
+    one.
     """
 
     config: SearchConfig
     settings: TrialSettings
-    previous: dict[str, str] = field(default_factory=dict)
+    previous: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def trainable(config: dict[str, Any], data: Any = None,
@@ -54,13 +57,13 @@ def trainable(config: dict[str, Any], data: Any = None,
                              error=str(exc))
     else:
         from hardware.memory import chip_memory_cells
+        from model.checkpoint import expected_state
 
-        state = _start_state(context, params)
+        start = _start_point(context, params, expected_state(spec, train_cfg, data.n_inputs))
         record = run_trial(spec, train_cfg, data, context.config.data, params, context.settings,
                            on_epoch=partial(report_epoch, float(chip_memory_cells(spec))),
-                           state=state)
-        if state is not None:
-            record = dataclasses.replace(record, resumed_from_epoch=int(state["epoch"]))
+                           state=start.state)
+        record = start.annotate(record)
     accuracy, memory = record.objectives()
     tune.report({"val_accuracy": accuracy, "chip_memory_cells": memory,
                  "constraint": record.constraint, "status": record.status,
@@ -80,17 +83,20 @@ def report_epoch(chip_memory: float, report: Any, checkpoint: Any) -> None:
                     checkpoint=staged)
 
 
-def _start_state(context: TrialContext, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The run state to continue from: Tune's (a retry) or an earlier segment's, else None."""
+def _start_point(context: TrialContext, params: dict[str, Any], shape: Any) -> Any:
+    """Where the trial starts (a `search.checkpoints.StartPoint`): Tune's checkpoint (a retry),
+    else an earlier segment's, newest first, skipping damaged ones; else epoch 0."""
     from ray import tune
 
-    from search.checkpoints import load_state, params_key
+    from search.checkpoints import choose_start, params_key
 
-    checkpoint = tune.get_checkpoint()
+    retry = tune.get_checkpoint()
     key = params_key(params, (p.name for p in context.config.searched))
-    if checkpoint is None and key in context.previous:
-        checkpoint = tune.Checkpoint(context.previous[key])
-    return None if checkpoint is None else load_state(checkpoint)
+    candidates = [*([retry] if retry is not None else []), *context.previous.get(key, ())]
+    start = choose_start(candidates, shape)
+    if start.skipped:
+        log.warning("trial %s: %s", key, "; ".join(start.skipped))
+    return start
 
 
 def _json_default(value: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,134 @@ def test_a_reported_checkpoint_leaves_no_staging_directory(tmp_path, monkeypatch
     assert list(staging.iterdir()) == []
     with np.load(persisted[0] / STATE_FILE) as saved:
         assert saved["w_rec"].tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def _damaged(root, good: dict) -> list[str]:
+    """Checkpoint directories (newest first) of one trial: five damaged ones over a sound one
+    (epoch 2), as a full disk, a bad copy or a hostile edit would leave them."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **good)
+    raw = buffer.getvalue()
+    rng = np.random.default_rng(0)
+    contents = [
+        b"",  # written while the disk was full
+        rng.integers(0, 256, len(raw), dtype=np.uint8).tobytes(),  # garbled
+        raw[:len(raw) // 2],  # truncated
+        good | {"w_rec": np.full_like(good["w_rec"], np.nan)},
+        good | {"epoch": np.array(99), "curve": np.ones(99)},
+        good,
+    ]
+    paths = []
+    for index, content in zip(range(6, 0, -1), contents, strict=True):
+        path = root / "run-1" / "trainable_abc12_00000_0_lr=0.01" / f"checkpoint_{index:06d}"
+        path.mkdir(parents=True)
+        if isinstance(content, bytes):
+            (path / STATE_FILE).write_bytes(content)
+        else:
+            np.savez(path / STATE_FILE, **content)
+        paths.append(str(path))
+    return paths
+
+
+def test_damaged_checkpoints_are_skipped_for_the_newest_sound_one(tmp_path):
+    from search.checkpoints import choose_start
+    from search.trial import TrialRecord
+    from tests.model.test_checkpoint import SHAPE, saved_state
+
+    good = saved_state()
+    paths = _damaged(tmp_path, good)
+    start = choose_start(paths, SHAPE)
+    assert start.epoch == 2 and start.state["w_rec"].tolist() == good["w_rec"].tolist()
+    reasons = ["not a readable archive", "not a readable archive", "not a readable archive",
+               "w_rec holds non-finite values", "epoch 99 is outside 0..3"]
+    assert len(start.skipped) == len(reasons)
+    for index, (note, reason) in enumerate(zip(start.skipped, reasons, strict=True)):
+        assert note.startswith(f"checkpoint_{6 - index:06d} of trainable_abc12_00000: ")
+        assert reason in note and str(tmp_path) not in note
+    record = start.annotate(TrialRecord("ok", "deepr", 10, 10))
+    assert record.resumed_from_epoch == 2 and record.status == "ok"
+    assert record.error.startswith("continued from epoch 2, skipping damaged checkpoints: "
+                                   "checkpoint_000006 of trainable_abc12_00000: ")
+
+    nothing = choose_start(paths[:-1], SHAPE)  # every one damaged: epoch 0, and it says so
+    assert nothing.state is None and nothing.epoch == 0 and len(nothing.skipped) == 5
+    failed = nothing.annotate(TrialRecord("error", "deepr", 10, 10, error="diverged: x"))
+    assert failed.resumed_from_epoch == 0
+    assert failed.error.startswith("diverged: x (restarted from epoch 0, skipping damaged")
+    untouched = choose_start([], SHAPE).annotate(TrialRecord("ok", "deepr", 10, 10))
+    assert untouched.resumed_from_epoch is None and untouched.error is None
+
+
+class FakeTune:
+    """tune.report / tune.get_checkpoint of one trial, persisting checkpoints as Tune does
+    (copied to `<storage>/run-1/trainable_abc12_00000_0/checkpoint_N`)."""
+
+    def __init__(self, storage, retry=None):
+        self.storage, self.retry, self.results, self.checkpoints = storage, retry, [], []
+
+    def report(self, metrics, checkpoint=None):
+        import shutil
+
+        if checkpoint is not None:
+            target = (self.storage / "run-1" / "trainable_abc12_00000_0" /
+                      f"checkpoint_{len(self.checkpoints):06d}")
+            shutil.copytree(checkpoint.path, target)
+            self.checkpoints.append(str(target))
+        self.results.append(metrics)
+
+    def get_checkpoint(self):
+        return self.retry
+
+
+def _trial(monkeypatch, cfg, data, fake, previous=()) -> dict:
+    """The row a trial of `cfg` (every parameter fixed) reports through `fake`."""
+    import json
+
+    from ray import tune
+
+    from search.checkpoints import params_key
+    from search.trainable import TrialContext, trainable
+    from search.trial import TrialSettings
+
+    monkeypatch.setattr(tune, "report", fake.report)
+    monkeypatch.setattr(tune, "get_checkpoint", fake.get_checkpoint)
+    key = params_key({}, [p.name for p in cfg.searched])
+    trainable({}, data, TrialContext(cfg, TrialSettings(), {key: tuple(previous)}))
+    return json.loads(fake.results[-1]["record"])
+
+
+def test_a_trial_resumed_from_a_damaged_checkpoint_falls_back_and_says_so(
+        data_root, tmp_path, monkeypatch):
+    # issue 16 H3/M2: a resumed trial whose newest checkpoint is a zero-byte state.npz (the
+    # disk was full) continues from the one before it, ends ok with the uninterrupted run's
+    # result, and its row names the skipped checkpoint.
+    from ray import tune
+
+    from model.data import load_dataset
+    from search.config import load_config
+
+    cfg = load_config("tiny", [f"data.root={str(data_root)!r}", "training.epochs=3",
+                               "hardware.cap_r0=8", "hardware.cap_r1=16", "training.p1=0.8",
+                               "training.p3=0.1", "training.lr=0.005",
+                               "training.method='routing_aware'"])
+    data = load_dataset(cfg.data)
+    whole = FakeTune(tmp_path / "whole")
+    reference = _trial(monkeypatch, cfg, data, whole)
+    assert reference["status"] == "ok" and reference["resumed_from_epoch"] is None
+    assert len(whole.checkpoints) == 3
+    (Path(whole.checkpoints[1]) / STATE_FILE).write_bytes(b"")
+    resumed = _trial(monkeypatch, cfg, data, FakeTune(tmp_path / "resumed"),
+                     previous=whole.checkpoints[1::-1])
+    assert resumed["status"] == "ok" and resumed["resumed_from_epoch"] == 1
+    assert resumed["error"].startswith("continued from epoch 1, skipping damaged checkpoints: "
+                                       "checkpoint_000001 of trainable_abc12_00000: state.npz "
+                                       "is not a readable archive")
+    for key in ("val_accuracy", "accuracy", "n_links", "memory_cells", "hop_profile"):
+        assert resumed[key] == reference[key], key
+    retried = _trial(monkeypatch, cfg, data,  # Tune's own checkpoint (a retry) damaged too
+                     FakeTune(tmp_path / "retried", tune.Checkpoint(whole.checkpoints[1])))
+    assert retried["status"] == "ok" and retried["resumed_from_epoch"] == 0
+    assert retried["error"].startswith("restarted from epoch 0, skipping damaged checkpoints")
+    assert retried["val_accuracy"] == reference["val_accuracy"]
