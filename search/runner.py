@@ -85,16 +85,16 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         directory = results_directory(cfg.search.storage, cfg.search.name)
         ray_storage = str(directory / "ray")
     check_directory(cfg, directory, resume)
-    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
-        from search.journal import recover_journal
-
-        recover_journal(directory / JOURNAL)
     from search.results import ResultsStore
     from search.searcher import open_storage, reconcile_study
 
     previous, trained = {}, 0
-    if resume:
+    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
+        from search.journal import check_journal, recover_journal
+
+        recover_journal(directory / JOURNAL)
         store = ResultsStore(directory, cfg.to_toml())
+        check_journal(directory / JOURNAL, store.rows_by_trial_id())
         previous = previous_checkpoints(
             reconcile_study(open_storage(directory), store.rows_by_trial_id()), ray_storage, cfg)
         trained = store.trained_count()
