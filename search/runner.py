@@ -101,6 +101,10 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     remaining = cfg.search.trials - trained  # infeasible suggestions never took a trial
     if remaining <= 0:
         return SearchOutcome(directory, trained, cfg.search.trials, 0)
+    if address is None:  # trials run on this machine
+        from search.device import check_device
+
+        check_device(str(cfg.param("device").value), cfg.search.gpus_per_trial)
     from model.data import load_dataset
 
     data = load_dataset(cfg.data)  # once per search, shared through the object store
