@@ -88,25 +88,30 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         directory = results_directory(cfg.search.storage, cfg.search.name)
         ray_storage = str(directory / "ray")
     check_directory(cfg, directory, resume)
-    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
-        from search.journal import recover_journal
-
-        recover_journal(directory / JOURNAL)
     from search.results import close_store, open_store
     from search.searcher import open_storage, reconcile_study
 
     previous, trained = {}, 0
-    if resume:  # opening replays the row log and rewrites pareto.parquet
-        try:
+    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
+        from search.journal import check_journal, recover_journal
+
+        recover_journal(directory / JOURNAL)
+        try:  # opening replays the row log and rewrites pareto.parquet
             store = open_store(directory, cfg.to_toml())
-            previous = previous_checkpoints(reconcile_study(
-                open_storage(directory), store.rows_by_trial_id()), ray_storage, cfg)
+            rows = store.rows_by_trial_id()
+            check_journal(directory / JOURNAL, rows)
+            previous = previous_checkpoints(reconcile_study(open_storage(directory), rows),
+                                            ray_storage, cfg)
             trained = store.trained_count()
         finally:
             close_store(directory)
     remaining = cfg.search.trials - trained  # infeasible suggestions never took a trial
     if remaining <= 0:
         return SearchOutcome(directory, trained, cfg.search.trials, 0)
+    if address is None:  # trials run on this machine
+        from search.device import check_device
+
+        check_device(str(cfg.param("device").value), cfg.search.gpus_per_trial)
     from model.data import load_dataset
 
     data = load_dataset(cfg.data)  # once per search, shared through the object store

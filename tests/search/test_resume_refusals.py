@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from search.cli import main
 from search.commands.search_cmd import finished_line, print_outcome
 from search.runner import SearchOutcome
@@ -83,3 +85,91 @@ def test_a_trials_file_without_a_config_is_refused(tmp_path, capsys, monkeypatch
         f"mosaic-dse: error: {directory / 'trials.parquet'} has no mosaic-dse config in its "
         "metadata: it was not written by a mosaic-dse search (restore it from a backup, or start "
         "a new --name)\n")
+
+
+def _study_of(directory, trial_ids) -> None:  # noqa: ANN001
+    """The journal the searcher writes for `trial_ids`: each suggested, tagged and told."""
+    import optuna
+
+    from search.searcher import METRICS, STUDY_NAME, open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=STUDY_NAME, storage=open_storage(directory),
+                                directions=["maximize", "minimize"], load_if_exists=True)
+    assert len(METRICS) == 2
+    for trial_id in trial_ids:
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+        trial.set_user_attr("ray_trial_id", trial_id)
+        study.tell(trial, [0.5, 100.0])
+
+
+def _two_trials(tmp_path):  # noqa: ANN202 - (directory, journal path, journal bytes after t0)
+    """A search with rows t0 and infeasible-00001 and the journal that knows both."""
+    from search.results import ResultsStore
+
+    directory, cfg = _started_search(tmp_path)
+    _study_of(directory, ["t0"])
+    after_first = (directory / "optuna-journal.log").read_bytes()
+    _study_of(directory, ["infeasible-00001"])
+    ResultsStore(directory, cfg.to_toml()).add(record("infeasible-00001", status="infeasible"))
+    return directory, directory / "optuna-journal.log", after_first
+
+
+@pytest.mark.parametrize("damage", ["emptied", "deleted", "older copy"])
+def test_a_journal_that_does_not_know_the_rows_is_refused(tmp_path, capsys, monkeypatch,
+                                                          damage):
+    directory, journal, after_first = _two_trials(tmp_path)
+    if damage == "emptied":
+        journal.write_bytes(b"")
+        state = "is empty but trials.parquet holds 2 trials"
+    elif damage == "deleted":
+        journal.unlink()
+        state = "is missing but trials.parquet holds 2 trials"
+    else:
+        journal.write_bytes(after_first)
+        state = "lacks 1 of the 2 trials in trials.parquet (infeasible-00001)"
+    rows = (directory / "trials.parquet").read_bytes()
+    _no_work(monkeypatch)
+    assert main(["resume", str(directory), "--quiet", "--trials", "5"]) == 2
+    assert capsys.readouterr().err == (
+        f"mosaic-dse: error: {journal} {state}: it was deleted, emptied or replaced by an older "
+        "copy, and resuming would train configurations again and reuse trial numbers; restore "
+        "its newest copy (a .bak beside it, if any, or a backup), or start a new --name\n")
+    assert (directory / "trials.parquet").read_bytes() == rows
+
+
+def test_the_journal_that_knows_every_row_is_accepted(tmp_path):
+    from search.journal import check_journal
+
+    directory, journal, _ = _two_trials(tmp_path)
+    check_journal(journal, ["t0", "infeasible-00001"])
+    check_journal(tmp_path / "absent.log", [])  # a first segment killed before any row
+
+
+@pytest.mark.parametrize("line", [b'{"a": 1}', b"[1, 2]", b'"text"', b'{"op_code": 99, '
+                                  b'"worker_id": "w"}', b'{"op_code": "5", "worker_id": "w"}'])
+def test_a_json_line_that_is_no_optuna_operation_is_refused(tmp_path, capsys, monkeypatch,
+                                                            line):
+    directory, journal, _ = _two_trials(tmp_path)
+    number = len(journal.read_bytes().splitlines()) + 1
+    with open(journal, "ab") as f:
+        f.write(line + b"\n")
+    _no_work(monkeypatch)
+    assert main(["resume", str(directory), "--quiet", "--trials", "5"]) == 2
+    assert capsys.readouterr().err == (
+        f"mosaic-dse: error: {journal} line {number} is not an Optuna journal operation "
+        f"({line.decode()}); restore its newest copy (a .bak beside it, if any, or a backup), "
+        "or start a new --name\n")
+
+
+def test_an_operation_optuna_cannot_replay_is_refused(tmp_path, capsys, monkeypatch):
+    directory, journal, _ = _two_trials(tmp_path)
+    with open(journal, "ab") as f:  # a trial attribute without its trial
+        f.write(b'{"op_code": 8, "worker_id": "w", "user_attr": {"a": 1}}\n')
+    _no_work(monkeypatch)
+    assert main(["resume", str(directory), "--quiet", "--trials", "5"]) == 2
+    assert capsys.readouterr().err == (
+        f"mosaic-dse: error: {journal} cannot be replayed by Optuna (KeyError 'trial_id'): "
+        "restore its newest copy (a .bak beside it, if any, or a backup), or start a new "
+        "--name\n")
