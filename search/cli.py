@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "search.commands.map_cmd",
     "analysis.cli",
     "search.commands.synthetic_cmd",
+    "search.commands.dashboard_cmd",
 )
 
 
