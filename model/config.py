@@ -121,9 +121,9 @@ class TrainConfig:
     chip_order: str = key("uniform", CHIP_ORDERS, "chip_aware: candidate links tried in "
                           "uniform random order or nearest first")
     seed: int = key(0, SEED, "seed of initialisation, rewiring and batches")
-    device: str = key("auto", Pattern(r"auto|cpu|cuda(:\d+)?", "auto, cpu or cuda[:i]"),
-                      "auto (CUDA when available), cpu or cuda[:i] (no mps: untested kernels)",
-                      searchable=False)
+    device: str = key("auto", Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps or cuda[:i]"),
+                      "auto (CUDA when available), cpu, mps or cuda[:i]; checked on this "
+                      "machine before any work", searchable=False)
     progress: bool = field(default=False)  # a CLI flag, not a config key
     input_gain: float = key(1.0, POSITIVE, "input weights start N(0, (input_gain / sqrt(K * "
                             "E[x^2]))^2), so each input-tile neuron's input current has a std "

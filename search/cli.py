@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "search.commands.synthetic_cmd",
     "search.commands.spikes_cmd",
     "search.commands.keys_cmd",
+    "search.commands.dashboard_cmd",
 )
 
 

@@ -138,8 +138,33 @@ def _section_rules(section: str) -> Mapping[str, KeyRule]:
     return MappingProxyType(rules)
 
 
+PRUNE_MIN_FRACTION = 20 / 32  # the original study's pruning threshold: 20 of a link's 32 weights
+PRUNE_KEYS = ("prune_min", "prune_min_fraction")  # absolute count, fraction of K: one of them
+
+
+def prune_min_of_fraction(fraction: float, neurons_per_tile: int) -> int:
+    """The absolute pruning threshold for a fraction of a link's K weights, rounded half up
+    (0.625 of K = 32 -> 20, of 16 -> 10, of 12 -> 8)."""
+    return math.floor(fraction * neurons_per_tile + 0.5)
+
+
+def _with_prune_fraction(rules: Mapping[str, KeyRule]) -> Mapping[str, KeyRule]:
+    """[training] rules with prune_min_fraction (no TrainConfig field: `search.config` turns
+    it into the trial's prune_min) right after prune_min."""
+    fraction = KeyRule(float, PRUNE_MIN_FRACTION, PROBABILITY, searchable=True,
+                       help="pruning threshold as a fraction of a link's K weights (rounded "
+                       "half up; default the original's 20/32); set it or prune_min, not both")
+    out = {}
+    for name, rule in rules.items():
+        out[name] = rule
+        if name == "prune_min":
+            out["prune_min_fraction"] = fraction
+    return MappingProxyType(out)
+
+
 SCHEMA: Mapping[str, Mapping[str, KeyRule]] = MappingProxyType(
-    {section: _section_rules(section) for section in SECTIONS})
+    {section: _with_prune_fraction(_section_rules(section)) if section == "training"
+     else _section_rules(section) for section in SECTIONS})
 HOP_RULE = KeyRule(float, MISSING, PROBABILITY, searchable=True)  # p1, p3, p5, ...
 
 

@@ -9,8 +9,8 @@ from typing import Any
 def add_config_options(parser: argparse.ArgumentParser, default: str = "default") -> None:
     """--config FILE|NAME and repeatable --set section.key=value."""
     parser.add_argument("--config", default=default,
-                        help=f"TOML config file or shipped config name: default, tiny, study "
-                             f"(default: {default})")
+                        help=f"TOML config file or shipped config name: default, tiny, study, "
+                             f"chip (default: {default})")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
                         help="override one config entry, e.g. training.epochs=3 (repeatable; "
