@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _show_notices()
     try:
+        from search.paths import check_home_paths
+
+        check_home_paths(args)
         return int(args.func(args) or 0)
     except MosaicDSEError as exc:
         print(f"mosaic-dse: error: {exc}", file=sys.stderr)
