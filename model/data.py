@@ -36,6 +36,10 @@ from model.synthetic import (
 
 CACHE_VERSION = 2  # 2: copies (channel_reduction "stride"), copy-major rows
 CHUNK_ROWS = 256  # sample copies binned per step: bounds memory on the full SHD (8156 samples)
+SHD_TRAIN_SAMPLES = 8156  # the larger of SHD's two files (test: 2264)
+# A file's binned array, uint8 (copies, samples, time_bins, n_inputs), is built in memory:
+# larger ones are refused at config time rather than failing (or swapping) mid-build.
+MAX_BINNED_BYTES = 16 * 2**30
 _ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
 
 
@@ -94,11 +98,27 @@ class BinnedDataset:
 def validate_data_config(cfg: DataConfig) -> None:
     """Raise ConfigError for a DataConfig that cannot be loaded."""
     check_fields(cfg, "data")  # the schema's own bounds, for configs built in code
+    samples, size = largest_binned_file(cfg)
+    if size > MAX_BINNED_BYTES:
+        raise ConfigError(f"[data]: the binned data would take {size / 2**30:.1f} GiB in "
+                          f"memory ({copies_of(cfg)[0]} copies x {samples} "
+                          f"samples x {cfg.time_bins} bins x {cfg.n_inputs} inputs, one byte "
+                          f"each), more than the limit of {MAX_BINNED_BYTES // 2**30} GiB (lower "
+                          "time_bins, n_inputs or the sample counts)")
     per_copy = -(-N_CHANNELS // cfg.stride)
     if cfg.channel_reduction == "stride" and per_copy > cfg.n_inputs:
         raise ConfigError(f"[data].n_inputs = {cfg.n_inputs} is too small for [data].stride = "
                           f"{cfg.stride}: each copy has ceil({N_CHANNELS} / {cfg.stride}) = "
                           f"{per_copy} channels (set n_inputs >= {per_copy} or a larger stride)")
+
+
+def largest_binned_file(cfg: DataConfig) -> tuple[int, int]:
+    """(samples, bytes) of the largest binned array `cfg` builds at once: one file's uint8
+    (copies, samples, time_bins, n_inputs); SHD's train file unless only synthetic is used."""
+    samples = max(cfg.synthetic_train, cfg.synthetic_test)
+    if cfg.dataset != "synthetic":
+        samples = max(samples, SHD_TRAIN_SAMPLES)
+    return samples, copies_of(cfg)[0] * samples * cfg.time_bins * cfg.n_inputs
 
 
 def copies_of(cfg: DataConfig) -> tuple[int, int]:

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from hardware.errors import MosaicDSEError
+from search.paths import check_home_paths
+from search.signals import stop_signals
 
 COMMAND_MODULES = (
     "search.commands.search_cmd",
@@ -66,17 +68,21 @@ def _show_notices() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one sub-command; `MosaicDSEError` becomes a one-line message and exit code 2."""
-    args = build_parser().parse_args(argv)
-    _show_notices()
-    try:
-        return int(args.func(args) or 0)
-    except MosaicDSEError as exc:
-        print(f"mosaic-dse: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("mosaic-dse: interrupted", file=sys.stderr)
-        return 130
+    """Run one sub-command; `MosaicDSEError` becomes a one-line message and exit code 2,
+    SIGTERM and Ctrl+C one line and exit 143 / 130 (`search.signals`)."""
+    with stop_signals() as stop:
+        try:
+            args = build_parser().parse_args(argv)
+            _show_notices()
+            check_home_paths(args)
+            args.stop = stop  # the search commands say more when they stop
+            return int(args.func(args) or 0)
+        except MosaicDSEError as exc:
+            print(f"mosaic-dse: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"mosaic-dse: {stop.word}", file=sys.stderr)
+            return stop.exit_code
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def check_address(address: str) -> None:
 
 def init_ray(address: str | None) -> bool:
     """Connect to `address` or start a local Ray on 127.0.0.1; False if Ray was already
-    initialised. The caller's SIGTERM handler is kept (ray.init replaces it with sys.exit)."""
+    initialised. The caller's SIGTERM handler stays in place throughout: ray.init would
+    replace it with sys.exit(15) while it starts (a silent exit 15 for a SIGTERM then)."""
     import ray
 
     if ray.is_initialized():
@@ -53,17 +54,32 @@ def init_ray(address: str | None) -> bool:
         if address:
             check_address(address)
             try:
-                ray.init(address=address, **quiet)
+                with _kept_sigterm_handler():
+                    ray.init(address=address, **quiet)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot join the Ray cluster at {address}: {first}") from None
         else:
-            with _loopback_node():
+            with _loopback_node(), _kept_sigterm_handler():
                 ray.init(address="local", include_dashboard=False, **quiet)
     finally:
         if sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+@contextlib.contextmanager
+def _kept_sigterm_handler() -> Iterator[None]:
+    """Keep ray.init from installing its SIGTERM handler (checked on ray 2.60: it does so
+    through ray._private.utils.set_sigterm_handler, looked up at call time)."""
+    from ray._private import utils
+
+    install = utils.set_sigterm_handler
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = install
 
 
 @contextlib.contextmanager

@@ -50,6 +50,7 @@ from search.config_schema import (
     prune_min_of_fraction,
     suggestion,
 )
+from search.paths import home_path_problem
 from search.space import Param
 
 __all__ = [
@@ -141,7 +142,7 @@ def load_config(path_or_name: str | os.PathLike[str],
 
 def read_config_text(path_or_name: str | os.PathLike[str]) -> tuple[str, str]:
     """(TOML text, source label) of a file, or of a shipped config when no such file exists."""
-    path = Path(path_or_name).expanduser()
+    path = Path(os.path.expanduser(path_or_name))  # a `~nosuchuser` path is then not found
     name = str(path_or_name)
     if name in SHIPPED_CONFIGS and not path.is_file():
         shipped = resources.files("search").joinpath("configs", f"{name}.toml")
@@ -174,6 +175,11 @@ def parse_config(text: str, source: str = "<string>",
         source=source,
     )
     _check_combinations(cfg, where)
+    for section, key, path in (("data", "root", cfg.data.root),
+                               ("data", "cache_dir", cfg.data.cache_dir),
+                               ("search", "storage", cfg.search.storage)):
+        if (problem := home_path_problem(path)) is not None:
+            raise where.error(section, key, problem)
     build_trial(cfg, resolve_defaults(cfg))  # MosaicSpec's own checks raise SpecError now
     return cfg
 

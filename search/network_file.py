@@ -14,7 +14,7 @@ import io
 import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -46,6 +46,9 @@ def check_writable(path: Path) -> None:
 
     if path.suffix != ".npz":
         raise LinksError(f"--save-network must name a .npz file, got {path} (e.g. net.npz)")
+    if path.expanduser().is_dir():
+        raise LinksError(f"--save-network {path} is a directory (name a file in it, e.g. "
+                         f"{path / 'net.npz'})")
     parent = path.expanduser().resolve().parent
     if not parent.is_dir():
         raise LinksError(f"--save-network directory {parent} does not exist (create it first)")
@@ -74,10 +77,84 @@ def _spec_value(name: str, array: np.ndarray) -> Any:
     return array.item()
 
 
+# key -> (dtype kinds, what they are, shape or number of dimensions) of a network file's arrays
+ARRAY_RULES: dict[str, tuple[str, str, tuple[int, ...] | int]] = {
+    "w_in": ("iuf", "real numbers", 2), "w_rec": ("iuf", "real numbers", 2),
+    "links": ("b", "booleans", 2), "hop_profile": ("iuf", "real numbers", 1),
+    "chip": ("iu", "integers", (3,)), **{key: ("iu", "integers", (8,)) for key in CAPACITY_KEYS},
+    "hop_energy_pj": ("iuf", "a real number", ()), "bits_per_cell": ("iu", "an integer", ()),
+    "config": ("U", "text", ())}  # the spec fields beyond KEYS are optional (older files)
+NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK"
+
+
+def check_numpy_file(path: Path, what: str, fix: str) -> None:
+    """LinksError unless `path` is a .npy or .npz file whose arrays numpy reads without
+    unpickling (no object arrays); numpy's own message would suggest allow_pickle=True.
+
+    what: "links file" or "network file"; fix: the parenthesised advice ending the message.
+    Unreadable headers are left to np.load, whose message the caller reports.
+    """
+    try:
+        f = open(path, "rb")  # an OSError (permissions) is left to np.load to report
+    except OSError:
+        return
+    with f:
+        start = f.read(len(NPY_MAGIC))
+        if start and not (start.startswith(ZIP_MAGIC) or start == NPY_MAGIC):
+            raise LinksError(f"cannot read {what} {path}: it is neither a .npy nor a .npz file "
+                             f"({fix})")
+        try:
+            if start.startswith(ZIP_MAGIC):
+                with zipfile.ZipFile(f) as archive:
+                    held = {name.removesuffix(".npy"): _header_dtype(archive.open(name))
+                            for name in archive.namelist() if name.endswith(".npy")}
+            else:
+                f.seek(0)
+                held = {"the array": _header_dtype(f)} if start else {}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+            return
+    objects = [name for name, dtype in held.items() if dtype.hasobject]
+    if objects:
+        raise LinksError(f"cannot read {what} {path}: {', '.join(objects)} holds Python objects "
+                         f"(dtype object), which mosaic-dse never unpickles ({fix})")
+
+
+def _header_dtype(f: IO[bytes]) -> np.dtype:
+    """The dtype in the header of the .npy stream `f` (the data is not read)."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)[2]
+    return np.lib.format.read_array_header_2_0(f)[2]
+
+
+def check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """LinksError naming the first array of a network file with the wrong kind or shape, or
+    whose shape does not match its chip (links (N, T), w_rec (N, N), w_in (n_inputs, N))."""
+    for key, (kinds, words, shape) in ARRAY_RULES.items():
+        if key not in arrays:
+            continue
+        value = arrays[key]
+        fits = value.ndim == shape if isinstance(shape, int) else value.shape == shape
+        if value.dtype.kind not in kinds or not fits:
+            wanted = f"{shape} dimensions" if isinstance(shape, int) else f"shape {shape}"
+            raise LinksError(f"{path} is not a network file: {key} must hold {words} with "
+                             f"{wanted}, got dtype {value.dtype} shape {value.shape} (save one "
+                             "with train --save-network)")
+    rows, cols, k = (int(v) for v in arrays["chip"])
+    n, tiles = rows * cols * k, rows * cols
+    for key, shape in (("links", (n, tiles)), ("w_rec", (n, n)),
+                       ("w_in", (arrays["w_in"].shape[0], n))):
+        if arrays[key].shape != shape:
+            raise LinksError(f"{path} is not a network file: {key} must have shape {shape} on "
+                             f"its {rows}x{cols}x{k} chip, got {arrays[key].shape} (save one "
+                             "with train --save-network)")
+
+
 def load_network(path: Path) -> NetworkFile:
     """Read a network file; LinksError naming the file and what is wrong."""
     if not path.is_file():
         raise LinksError(f"network file not found: {path} (save one with train --save-network)")
+    check_numpy_file(path, "network file", "save one with train --save-network")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in KEYS if k not in data.files]
@@ -85,9 +162,12 @@ def load_network(path: Path) -> NetworkFile:
                 raise LinksError(f"{path} is not a network file: it lacks {', '.join(missing)} "
                                  "(save one with train --save-network)")
             arrays = {k: data[k] for k in (*KEYS, *SPEC_KEYS) if k in data.files}
+    except LinksError:
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise LinksError(f"cannot read network file {path}: {exc} (save one with train "
                          "--save-network)") from None
+    check_arrays(path, arrays)
     chip = dict(zip(CHIP, (int(v) for v in arrays["chip"]), strict=True))
     spec = MosaicSpec(**chip, **{name: _spec_value(name, arrays[name])
                                  for name in SPEC_KEYS if name in arrays})

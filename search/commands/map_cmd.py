@@ -17,7 +17,7 @@ from hardware.profile import realised_profile, sample_links, validate_profile
 from hardware.routing import check_mapping, port_usage
 from hardware.spec import CAPACITIES, PORTS, MosaicSpec
 from search.commands.common import seed
-from search.network_file import load_network
+from search.network_file import check_numpy_file, load_network
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,6 +69,7 @@ def load_links(path: Path) -> np.ndarray:
     """Links from a .npy file or a .npz with key 'links'; LinksError naming the file otherwise."""
     if not path.is_file():
         raise LinksError(f"links file not found: {path} (give an existing .npy or .npz file)")
+    check_numpy_file(path, "links file", "save it with numpy.save")
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: empty file

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_concurrent is not None:
         sets.append(f"search.max_concurrent={args.max_concurrent}")
     cfg = parse_config(text, source, sets)
-    return run_and_report(cfg, resume=True, address=args.address, quiet=args.quiet)
+    return run_and_report(cfg, resume=True, address=args.address, quiet=args.quiet,
+                          stop=getattr(args, "stop", None))
 
 
 def _local_search(directory: Path) -> tuple[str, str, str, str]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import errno
-import signal
 import sys
 from contextlib import AbstractContextManager
-from types import FrameType
 
 from hardware.errors import MosaicDSEError, ResultsError
 from search.commands.common import add_config_options, seed, toml_override
+from search.signals import StopSignals, stop_signals
 
 # CLI flag -> [search] key; a given flag becomes a --set override so the saved config is exact.
 FLAG_KEYS = {"name": "name", "storage": "storage", "trials": "trials",
@@ -57,41 +56,59 @@ def run(args: argparse.Namespace) -> int:
 
         print(describe_space(cfg))
         return 0
-    return run_and_report(cfg, resume=args.resume, address=args.address, quiet=args.quiet)
+    return run_and_report(cfg, resume=args.resume, address=args.address, quiet=args.quiet,
+                          stop=getattr(args, "stop", None))
 
 
-def run_and_report(cfg, resume: bool, address: str | None, quiet: bool) -> int:  # noqa: ANN001
+def run_and_report(cfg, resume: bool, address: str | None, quiet: bool,  # noqa: ANN001
+                   stop: StopSignals | None = None) -> int:
     """Run the search as the directory's one driver, then print the outcome.
 
-    Ctrl+C and SIGTERM stop it with the resume hint (exit 130 and 143, as a shell reports
-    those signals); a project error Ray wrapped in its own exception becomes its one line.
+    Ctrl+C and SIGTERM stop it (exit 130 and 143) with the resume command when there is a
+    search to resume; a project error Ray wrapped in its own exception becomes its one line.
+    stop: the CLI's signal handlers (`search.signals`); installed here when None.
     """
+    if stop is None:
+        with stop_signals() as own:
+            return run_and_report(cfg, resume, address, quiet, own)
     from search.runner import run_search
 
-    terminated: list[int] = []
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        # remembered here: Ray turns an exception raised inside its waits into a plain
-        # KeyboardInterrupt, so the exception's type cannot tell SIGTERM from Ctrl+C
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         with driver_lock(cfg, resume):
             outcome = run_search(cfg, resume=resume, address=address, verbose=not quiet)
     except KeyboardInterrupt:
-        print(f"mosaic-dse: {'terminated' if terminated else 'interrupted'}; finished trials are "
-              f"saved. Continue with: mosaic-dse resume {resume_target(cfg)}", file=sys.stderr)
-        return 143 if terminated else 130
+        print(stopped_line(stop.word, resume_target(cfg) if resumable(cfg) else None),
+              file=sys.stderr)
+        return stop.exit_code
     except Exception as exc:
         cause = project_error(exc)
         if cause is None:
             raise
         raise cause from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return print_outcome(outcome)
+
+
+def stopped_line(word: str, target: str | None) -> str:
+    """The last line of a stopped search: the resume command, or that there is nothing to
+    resume (stopped before config.toml was written)."""
+    if target is None:
+        return f"mosaic-dse: {word} before the search started; nothing to resume"
+    return (f"mosaic-dse: {word}; finished trials are saved. Continue with: mosaic-dse resume "
+            f"{target}")
+
+
+def resumable(cfg) -> bool:  # noqa: ANN001 - a SearchConfig
+    """Whether `mosaic-dse resume` can continue this search: its config.toml was written."""
+    from search.layout import CONFIG_FILE
+    from search.remote import RemoteResults, is_uri
+    from search.runner import results_directory
+
+    if is_uri(cfg.search.storage):
+        directory = RemoteResults.for_search(cfg.search.storage, cfg.search.name,
+                                             cfg.data.root).mirror
+    else:
+        directory = results_directory(cfg.search.storage, cfg.search.name)
+    return (directory / CONFIG_FILE).is_file()
 
 
 def driver_lock(cfg, resume: bool) -> AbstractContextManager[None]:  # noqa: ANN001

@@ -83,6 +83,9 @@ def check_writable_links(path: Path) -> None:
 
     from hardware.errors import LinksError
 
+    if path.expanduser().is_dir():
+        raise LinksError(f"--save-links {path} is a directory (name a file in it, e.g. "
+                         f"{path / 'links.npy'})")
     parent = path.expanduser().resolve().parent
     if not parent.is_dir():
         raise LinksError(f"--save-links directory {path.parent} does not exist (create it first)")
