@@ -40,12 +40,14 @@ class NetworkFile:
 
 
 def check_writable(path: Path) -> None:
-    """LinksError (exit 2) unless `path` ends in .npz and its directory exists and is writable:
-    checked before training, so a long run never ends with nowhere to save."""
+    """LinksError (exit 2) unless `path` ends in .npz (or .nir: a NIR graph, `search.nir_file`)
+    and its directory exists and is writable: checked before training, so a long run never
+    ends with nowhere to save."""
     import os
 
-    if path.suffix != ".npz":
-        raise LinksError(f"--save-network must name a .npz file, got {path} (e.g. net.npz)")
+    if path.suffix not in (".npz", ".nir"):
+        raise LinksError(f"--save-network must name a .npz or .nir file, got {path} (e.g. "
+                         "net.npz, or net.nir for other simulators)")
     if path.expanduser().is_dir():
         raise LinksError(f"--save-network {path} is a directory (name a file in it, e.g. "
                          f"{path / 'net.npz'})")

@@ -19,10 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_options(p, default="tiny")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--save-links", type=Path, help="save the final boolean links (N, T) as .npy")
-    p.add_argument("--save-network", type=Path, metavar="FILE.npz",
-                   help="save the trained network (weights, links, hop profile, chip, resolved "
-                        "config) as .npz, readable with numpy alone; route it with "
-                        "`mosaic-dse map --network FILE.npz`")
+    p.add_argument("--save-network", type=Path, metavar="FILE.npz|FILE.nir",
+                   help="save the trained network: .npz (weights, links, hop profile, chip, "
+                        "resolved config; numpy alone reads it; route it with `mosaic-dse map "
+                        "--network FILE.npz`) or .nir (a NIR graph for other simulators: input "
+                        "weights, recurrent LIF layer, readout; see README)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -55,7 +56,15 @@ def run(args: argparse.Namespace) -> int:
     row = record.to_row()
     if args.save_links is not None and result is not None:
         _save_links(args.save_links, result.links)
-    if args.save_network is not None and result is not None:
+    if args.save_network is not None and result is not None \
+            and args.save_network.suffix == ".nir":
+        from search.nir_file import LIFNetwork, write_nir
+
+        write_nir(args.save_network, LIFNetwork(
+            result.w_in, result.w_rec, spec.neurons_per_tile, data.n_classes,
+            cfg.data.duration / data.time_bins, train_cfg.tau, train_cfg.threshold,
+            train_cfg.reset))
+    elif args.save_network is not None and result is not None:
         save_network(args.save_network, spec, result.links, result.w_in, result.w_rec,
                      result.hop_profile, trial_toml(cfg, params))
     if args.json:

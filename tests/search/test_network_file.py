@@ -54,7 +54,7 @@ def test_save_path_is_checked_before_training(tmp_path, capsys):
     assert code == 2 and "--save-network directory" in err and "does not exist" in err
     assert "resolved:" not in err  # nothing was trained
     assert main(["train", "--config", "tiny", "--save-network", str(tmp_path / "x.txt")]) == 2
-    assert "must name a .npz file" in capsys.readouterr().err
+    assert "must name a .npz or .nir file" in capsys.readouterr().err
 
 
 def test_map_errors(tmp_path, capsys):
