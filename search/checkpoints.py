@@ -32,6 +32,32 @@ if TYPE_CHECKING:  # model.checkpoint imports torch, which the driver does not n
 
 STATE_FILE = "state.npz"
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)")
+# [search].checkpoint_every: "N" epochs (N >= 1) or "Xs" seconds (X > 0)
+CADENCE = re.compile(r"[1-9][0-9]*|(?=[0-9.]*[1-9])[0-9]+(\.[0-9]+)?s")
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a trial checkpoints: after every `epochs`-th epoch, or (epochs 0) after the first
+    epoch that ends `seconds` or more after its last checkpoint (or its start)."""
+
+    epochs: int = 1
+    seconds: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Cadence:
+        """The cadence of a `[search].checkpoint_every` value ("2" or "300s"); ConfigError if
+        it is neither."""
+        from hardware.errors import ConfigError
+
+        if CADENCE.fullmatch(text) is None:
+            raise ConfigError(f"checkpoint_every must be a number of epochs >= 1 or seconds "
+                              f"> 0 such as \"300s\", got {text!r} (set [search].checkpoint_every)")
+        return cls(0, float(text[:-1])) if text.endswith("s") else cls(int(text))
+
+    def due(self, epoch: int, since_last: float) -> bool:
+        """Whether epoch `epoch` (1-based) checkpoints, `since_last` seconds after the last."""
+        return epoch % self.epochs == 0 if self.epochs else since_last >= self.seconds
 
 
 def params_key(params: Mapping[str, Any], searched: Iterable[str]) -> str:

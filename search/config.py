@@ -69,7 +69,8 @@ MAX_TILES, MAX_NEURONS = 1024, 16384
 RESUMABLE_KEYS = frozenset({("search", "trials"), ("search", "max_concurrent"),
                             ("search", "cpus_per_trial"), ("search", "gpus_per_trial"),
                             ("search", "name"), ("search", "storage"), ("data", "cache_dir"),
-                            ("search", "max_failures"), ("search", "max_consecutive_infeasible")})
+                            ("search", "max_failures"), ("search", "max_consecutive_infeasible"),
+                            ("search", "checkpoint_every")})
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from model.config import (
     TrainConfig,
 )
 from model.synthetic import N_CHANNELS
+from search.checkpoints import CADENCE
 from search.space import Param, parse_param
 
 SECTIONS = ("data", "search", "hardware", "training")
@@ -50,8 +51,12 @@ class SearchSettings:
     them that must map on the chip for the trial to be trained (else it is infeasible).
     max_consecutive_infeasible: suggestions in a row the driver's proxy gate may reject before
     the search stops and says which ranges to widen. max_failures: how often Tune retries a
-    trial whose worker died, from its last per-epoch checkpoint. early_stop: stop a trial at
+    trial whose worker died, from its newest checkpoint. early_stop: stop a trial at
     epochs 2, 4, 8, ... when a trial on a chip with no more memory already beats it there.
+    checkpoint_every: how often a trial checkpoints, "N" epochs (every N-th epoch) or "Xs"
+    seconds (the first epoch X s after its last checkpoint): each costs the driver ~6-11 ms of
+    its main thread (benchmarks/bench_checkpoint.py), so the default keeps it to a few ms per
+    trial while a failure loses at most 5 minutes of one trial's work.
     """
 
     trials: int = 8
@@ -67,6 +72,7 @@ class SearchSettings:
     max_consecutive_infeasible: int = 100
     max_failures: int = 2
     early_stop: bool = False
+    checkpoint_every: str = "300s"
 
 
 @dataclass(frozen=True)
@@ -96,10 +102,12 @@ def _number(v: float) -> str:
 
 @dataclass(frozen=True)
 class Pattern:
-    """Strings matching `regex` in full; `words` describes them in messages."""
+    """Strings matching `regex` in full; `words` describes them in messages. ints: integers
+    are taken as their text (`checkpoint_every = 2` means "2")."""
 
     regex: str
     words: str
+    ints: bool = False
 
     def __contains__(self, v: str) -> bool:
         return re.fullmatch(self.regex, v) is not None
@@ -126,7 +134,9 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
                                "a plain directory name (letters, digits, _ . -; not . or ..)"),
                "storage": Pattern(r".+", "a non-empty path or URI"),
                "proxy_seeds": AT_LEAST_1, "proxy_threshold": PROBABILITY,
-               "max_consecutive_infeasible": AT_LEAST_1, "max_failures": NON_NEGATIVE},
+               "max_consecutive_infeasible": AT_LEAST_1, "max_failures": NON_NEGATIVE,
+               "checkpoint_every": Pattern(CADENCE.pattern, "a number of epochs >= 1 (2) or "
+                                           "seconds > 0 (\"300s\")", ints=True)},
     "hardware": {"rows": AT_LEAST_1, "cols": AT_LEAST_1, "neurons_per_tile": AT_LEAST_1,
                  "cap_nt": NON_NEGATIVE, "cap_r0": NON_NEGATIVE, "cap_r1": NON_NEGATIVE,
                  "hop_energy_pj": NON_NEGATIVE, "bits_per_cell": AT_LEAST_1},
@@ -166,6 +176,10 @@ class KeyRule:
         what: which part of the entry is checked ("low", "choice", ...), for the message.
         """
         label = f"{what} " if what else ""
+        if isinstance(self.allowed, Pattern) and self.allowed.ints:
+            if not _has_type(value, int) and not _has_type(value, str):
+                raise ConfigError(f"{label}must be {self.allowed}, got {value!r}")
+            value = str(value)
         if not _has_type(value, self.type):
             listed = self.ports and what and isinstance(value, list)
             extra = " (8-port lists only as a fixed value)" if listed else ""

@@ -131,10 +131,11 @@ def _trial_workers(driver: int) -> list[int]:
 
 
 def _search(tmp_path: Path, data_root: Path, name: str) -> subprocess.Popen:
-    # one fixed configuration, so both searches train the same network
+    # one fixed configuration, so both searches train the same network; a checkpoint after
+    # every epoch, so the tests can kill it after the second
     sets = tiny_sets(data_root, tmp_path, name, 1, "training.epochs=6", "hardware.cap_r0=8",
                      "hardware.cap_r1=16", "training.method=routing_aware", "training.p1=0.8",
-                     "training.p3=0.1", "training.lr=0.005")
+                     "training.p3=0.1", "training.lr=0.005", "search.checkpoint_every=1")
     return subprocess.Popen([*CLI, "search", "--config", "tiny", "--quiet",
                              *[f"--set={s}" for s in sets]], env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
