@@ -246,3 +246,59 @@ def test_the_epoch_reporter_checkpoints_when_the_cadence_is_due(monkeypatch):
     assert epochs(EpochReporter(5.0, Cadence(3)), 7) == [False, False, True, False, False, True,
                                                            False]
     assert epochs(EpochReporter(5.0, Cadence(1)), 3) == [True, True, True]
+
+
+def _study_with(runs):
+    """An in-memory Optuna study of the searcher's shape: `runs` are (state, lr, ray trial id)
+    in trial order; state WAITING enqueues lr."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for state, lr, ray_id in runs:
+        if state == TrialState.WAITING:
+            study.enqueue_trial({"lr": lr}, skip_if_exists=False)
+            continue
+        study.enqueue_trial({"lr": lr}, skip_if_exists=False)
+        trial = study.ask({"lr": FloatDistribution(1e-3, 1e-2, log=True)})
+        trial.set_user_attr("ray_trial_id", ray_id)
+        if state == TrialState.COMPLETE:
+            study.tell(trial, [0.5, 100.0])
+        elif state == TrialState.FAIL:
+            study.tell(trial, state=TrialState.FAIL)
+    return study.get_trials(deepcopy=False)
+
+
+def test_a_trial_interrupted_twice_continues_from_the_first_runs_checkpoints(tmp_path):
+    # issue 16 (low): the first resume's run of an unfinished trial is killed before it saved a
+    # checkpoint (or before it started): the second resume must still find the first run's.
+    from optuna.trial import TrialState
+
+    from search.checkpoints import resume_checkpoints
+
+    ray = tmp_path / "ray"
+    first = [_checkpoint(ray, "run-1", "trainable_aaaaa_00000_0_lr=0.005", i) for i in (0, 1)]
+    other = _checkpoint(ray, "run-1", "trainable_aaaaa_00001_1_lr=0.002", 0)
+    (ray / "run-2" / "trainable_bbbbb_00000_0_lr=0.005").mkdir(parents=True)  # no checkpoint
+    key = params_key({"lr": 0.005}, ["lr"])
+    # killed again before the re-run saved a checkpoint: RUNNING was told FAIL and re-enqueued
+    killed_running = _study_with([(TrialState.FAIL, 0.005, "aaaaa_00000"),
+                                  (TrialState.COMPLETE, 0.002, "aaaaa_00001"),
+                                  (TrialState.FAIL, 0.005, "bbbbb_00000"),
+                                  (TrialState.WAITING, 0.005, "")])
+    expected = {key: (str(first[1]), str(first[0]))}
+    assert resume_checkpoints(killed_running, str(ray), ["lr"]) == expected
+    # killed again before the re-enqueued trial started: it still waits in the queue
+    killed_waiting = _study_with([(TrialState.FAIL, 0.005, "aaaaa_00000"),
+                                  (TrialState.COMPLETE, 0.002, "aaaaa_00001"),
+                                  (TrialState.WAITING, 0.005, "")])
+    assert resume_checkpoints(killed_waiting, str(ray), ["lr"]) == expected
+    # the re-run had saved one: it comes first, the first run's after it (fallbacks)
+    second = _checkpoint(ray, "run-2", "trainable_bbbbb_00000_0_lr=0.005", 0)
+    assert resume_checkpoints(killed_running, str(ray), ["lr"]) == {
+        key: (str(second), str(first[1]), str(first[0]))}
+    finished = _study_with([(TrialState.COMPLETE, 0.002, "aaaaa_00001")])
+    assert resume_checkpoints(finished, str(ray), ["lr"]) == {}  # nothing to run again
+    assert other.exists()
