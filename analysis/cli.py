@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Print the non-dominated trials (max validation accuracy, or test "
                     "accuracy for files without it; min memory) sorted by memory, with test "
                     "accuracy and key parameters, and the exact hypervolume (reference: "
-                    "accuracy 0, 1.1 x the largest considered memory).",
+                    "accuracy 0, 1.1 x the largest considered memory, or --ref). The search "
+                    "stores the reference point and hypervolume it printed in the metadata "
+                    "key mosaic_dse.reference_point of trials.parquet and pareto.parquet; "
+                    "this command prints them too.",
         epilog=EXIT_POLICY)
     p.add_argument("directory", type=Path, help=DIRECTORY_HELP)
     p.add_argument("--json", action="store_true",
@@ -45,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="memory objective: chip_memory_cells (the sampled chip; only trials "
                         "mappable on it count) or memory_cells (smallest chip hosting the "
                         "trained network; every trained trial counts). Default: %(default)s")
+    p.add_argument("--ref", metavar="ACC,CELLS",
+                   help="reference point of the hypervolume: accuracy and memory (cells), "
+                        "e.g. 0.05,2e6 (default: accuracy 0, 1.1 x the largest considered "
+                        "memory)")
     p.set_defaults(func=run_pareto)
     r = subparsers.add_parser(
         "report", help="write report.md and figures for a search",
@@ -65,20 +73,50 @@ def run_pareto(args: argparse.Namespace) -> int:
 
     if args.plot is not None:
         check_output_directory(args.plot.expanduser().parent, "--plot")
-    trials = load_results(args.directory).trials
-    front = pareto_front(trials, args.objective_x)
+    reference = None if args.ref is None else parse_reference(args.ref)
+    results = load_results(args.directory)
+    trials = results.trials
+    front = pareto_front(trials, args.objective_x, reference)
     if args.plot is not None:
         from analysis.plots import front_figure, save_png
 
         save_png(front_figure(trials, args.objective_x), args.plot)
     if args.json:
-        print(json.dumps(front_json(front), allow_nan=False))
+        print(json.dumps(front_json(front) | {"stored": results.stored_reference},
+                         allow_nan=False))
         if front.front.empty:
             print(f"no feasible trial among {len(trials)} trials: the front is empty",
                   file=sys.stderr)
     else:
-        print(front_text(trials, args.objective_x))
+        print(front_text(trials, args.objective_x, reference))
+        if results.stored_reference is not None:
+            print(stored_reference_line(results.stored_reference))
     return 0
+
+
+def parse_reference(text: str) -> tuple[float, float]:
+    """(accuracy, cells) of `--ref ACC,CELLS`; ResultsError naming the flag when malformed."""
+    message = f"--ref must be two finite numbers ACC,CELLS, got {text!r} (e.g. --ref 0.05,2e6)"
+    try:
+        accuracy, cells = (float(part) for part in text.split(","))
+    except ValueError:  # not a number, or not exactly two of them
+        raise ResultsError(message) from None
+    if not (math.isfinite(accuracy) and math.isfinite(cells)):
+        raise ResultsError(message)
+    if cells <= 0:
+        raise ResultsError(f"--ref memory must be > 0 cells, got {cells:g} (e.g. --ref 0,2e6)")
+    return accuracy, cells
+
+
+def stored_reference_line(stored: Mapping[str, Any]) -> str:
+    """'stored with the results: hypervolume ... at reference point (...)'."""
+    point = stored.get("reference_point")
+    objectives = " x ".join(stored.get("objectives") or ())
+    if point is None:
+        return "stored with the results: hypervolume 0 (no feasible trial when written)"
+    return (f"stored with the results (mosaic_dse.reference_point): hypervolume "
+            f"{stored.get('hypervolume', 0.0):.6g} ({objectives}), reference point "
+            f"(accuracy {point[0]:g}, memory {point[1]:.6g} cells)")
 
 
 def run_report(args: argparse.Namespace) -> int:

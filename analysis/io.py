@@ -16,13 +16,13 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.schema import CONFIG_KEY, TRIALS_FILE, VERSIONS_KEY
+from analysis.schema import CONFIG_KEY, TRIALS_FILE, VERSIONS_KEY, read_reference
 from hardware.errors import ResultsError
 
 
@@ -123,14 +123,16 @@ class Results:
     """A results directory read into memory.
 
     trials: one row per trial in file (= trial) order, with status/mappable/trial_id/method
-    present even if the file lacks them. config_text / versions: file metadata (None / {}
-    when absent).
+    present even if the file lacks them. config_text / versions / stored_reference: file
+    metadata (None / {} / None when absent); stored_reference is the hypervolume and reference
+    point the search printed ({"reference_point": [acc, cells], "hypervolume", "objectives"}).
     """
 
     directory: Path
     trials: pd.DataFrame = field(compare=False, repr=False)
     config_text: str | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
+    stored_reference: Mapping[str, Any] | None = None
 
 
 def load_results(path: Path) -> Results:
@@ -142,7 +144,8 @@ def load_results(path: Path) -> Results:
     versions = metadata.get(VERSIONS_KEY.encode())
     return Results(directory=file.parent, trials=tolerant_frame(table),
                    config_text=config.decode() if config is not None else None,
-                   versions=json.loads(versions) if versions else {})
+                   versions=json.loads(versions) if versions else {},
+                   stored_reference=read_reference(metadata))
 
 
 def tolerant_frame(table: pa.Table) -> pd.DataFrame:

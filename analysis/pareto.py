@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from analysis.schema import reference_metadata
 from hardware.errors import ResultsError
 
 MEMORY_COLUMNS = ("chip_memory_cells", "memory_cells")
@@ -200,6 +202,21 @@ def hypervolume_convergence(trials: pd.DataFrame, memory_column: str = "chip_mem
     if reference is None:
         return np.zeros(len(trials))
     return hypervolume_curve(accuracy, memory, reference)
+
+
+def front_metadata(trials: pa.Table) -> dict[str, str]:
+    """File metadata with the default reference point and hypervolume of a results table
+    (objectives val_accuracy and chip_memory_cells), read column-wise: O(n) in Arrow."""
+    def column(name: str) -> np.ndarray:
+        return trials.column(name).to_numpy(zero_copy_only=False).astype(float)
+
+    keep = considered_mask(trials.column("status").to_pylist(),
+                           trials.column("mappable").to_pylist())
+    accuracy = np.where(keep, column("val_accuracy"), np.nan)
+    memory = np.where(keep, column("chip_memory_cells"), np.nan)
+    reference = default_reference(memory)
+    volume = hypervolume(accuracy, memory, reference) if reference else 0.0
+    return reference_metadata(reference, volume)
 
 
 def best_under_budgets(trials: pd.DataFrame, budgets: Sequence[float] | None = None,

@@ -97,9 +97,11 @@ def hypervolume_line(front: ParetoFront) -> str:
             f"(accuracy {acc:g}, memory {mem:.6g} cells)")
 
 
-def front_text(trials: pd.DataFrame, memory_column: str = "chip_memory_cells") -> str:
-    """The `pareto` command's table: the front (by memory) and the hypervolume line."""
-    front = pareto_front(trials, memory_column)
+def front_text(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
+               reference: tuple[float, float] | None = None) -> str:
+    """The `pareto` command's table: the front (by memory) and the hypervolume line
+    (reference: (accuracy, cells); default `default_reference`)."""
+    front = pareto_front(trials, memory_column, reference)
     if front.front.empty:
         return (f"no feasible trial among {len(trials)} trials (none is ok"
                 f"{' and mappable' if memory_column == 'chip_memory_cells' else ''}): "

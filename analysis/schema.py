@@ -25,6 +25,7 @@ TRIALS_FILE = "trials.parquet"
 PARETO_FILE = "pareto.parquet"
 CONFIG_KEY = "mosaic_dse.config"
 VERSIONS_KEY = "mosaic_dse.versions"
+REFERENCE_KEY = "mosaic_dse.reference_point"
 STATUSES = ("ok", "infeasible", "error", "stopped")
 
 
@@ -220,6 +221,23 @@ def file_metadata(config_text: str, versions: Mapping[str, str] | None = None) -
     """Parquet file metadata: the resolved config text and package versions (JSON)."""
     versions = package_versions() if versions is None else versions
     return {CONFIG_KEY: config_text, VERSIONS_KEY: json.dumps(dict(versions), sort_keys=True)}
+
+
+def reference_metadata(reference: tuple[float, float] | None, hypervolume: float,
+                       accuracy_column: str = "val_accuracy",
+                       memory_column: str = "chip_memory_cells") -> dict[str, str]:
+    """{REFERENCE_KEY: JSON}: the front's hypervolume and the reference point it was computed
+    for (null with no feasible trial), so a reader can recompute the number the tool printed."""
+    point = None if reference is None else [float(reference[0]), float(reference[1])]
+    return {REFERENCE_KEY: json.dumps(
+        {"reference_point": point, "hypervolume": float(hypervolume),
+         "objectives": [accuracy_column, memory_column]}, sort_keys=True)}
+
+
+def read_reference(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:
+    """The parsed REFERENCE_KEY entry of a Parquet file's schema metadata (None if absent)."""
+    raw = (metadata or {}).get(REFERENCE_KEY.encode())
+    return None if raw is None else json.loads(raw)
 
 
 def schema_markdown() -> str:

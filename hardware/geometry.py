@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 NT, R0, R1 = 0, 1, 2  # cell type codes
+CELL_CODES = {"NT": NT, "R0": R0, "R1": R1}  # a CapacityKind's `cells` -> code
 
 
 def cell_types(rows: int, cols: int) -> np.ndarray:

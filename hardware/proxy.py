@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.geometry import NT, R0, R1, cell_types
+from hardware.geometry import CELL_CODES, cell_types
 from hardware.memory import memory_of_config, minimum_config
 from hardware.profile import sample_links, validate_profile
 from hardware.routing import capacity_grid, port_usage
-from hardware.spec import MosaicSpec
+from hardware.spec import CAPACITIES, MosaicSpec
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def predict(spec: MosaicSpec, hop_profile: Sequence[float], seeds: int = 3,
 
 def short_capacities(spec: MosaicSpec, usages: np.ndarray,
                      capacity: np.ndarray) -> tuple[tuple[str, int], ...]:
-    """(key, largest usage on an overflowing port) for each of cap_nt, cap_r0, cap_r1 that
+    """(key, largest usage on an overflowing port) for each capacity kind (CAPACITIES) that
     some sampled network overflows: what the chip would need to host them all.
 
     usages: int (S, 2R+1, 2C+1, 8); capacity: int (2R+1, 2C+1, 8).
@@ -87,9 +87,9 @@ def short_capacities(spec: MosaicSpec, usages: np.ndarray,
     over = usages > capacity[None]
     types = cell_types(spec.rows, spec.cols)
     short = []
-    for key, code in (("cap_nt", NT), ("cap_r0", R0), ("cap_r1", R1)):
-        cells = types == code
+    for kind in CAPACITIES:
+        cells = types == CELL_CODES[kind.cells]
         hit = over[:, cells]
         if hit.any():
-            short.append((key, int(usages[:, cells][hit].max())))
+            short.append((kind.key, int(usages[:, cells][hit].max())))
     return tuple(short)

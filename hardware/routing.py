@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 
 from hardware.errors import LinksError
-from hardware.geometry import NT, R0, R1, cell_types, r1_east_west
-from hardware.spec import MosaicSpec
+from hardware.geometry import CELL_CODES, NT, cell_types, r1_east_west
+from hardware.spec import CAPACITIES, MosaicSpec
 
 IN = {"N": 0, "E": 1, "S": 2, "W": 3}
 OUT = {"N": 4, "E": 5, "S": 6, "W": 7}
@@ -190,14 +190,14 @@ def port_usage_reference(links: np.ndarray, rows: int, cols: int, k: int) -> np.
 
 
 def capacity_grid(spec: MosaicSpec) -> np.ndarray:
-    """int64 (2R+1, 2C+1, 8): per-port capacity; E/W R1 cells get cap_r1 rotated by 90°."""
+    """int64 (2R+1, 2C+1, 8): per-port capacity of every cell from the CAPACITIES table; E/W R1
+    cells hold their capacity rotated by 90°."""
     types = cell_types(spec.rows, spec.cols)
     cap = np.zeros(types.shape + (8,), dtype=np.int64)
-    cap[types == NT] = spec.cap_nt
-    cap[types == R0] = spec.cap_r0
-    r1, east_west = np.asarray(spec.cap_r1), r1_east_west(spec.rows, spec.cols)
-    cap[(types == R1) & ~east_west] = r1
-    cap[east_west] = r1[ROTATE_90]
+    for kind in CAPACITIES:
+        cap[types == CELL_CODES[kind.cells]] = getattr(spec, kind.key)
+    east_west = r1_east_west(spec.rows, spec.cols)
+    cap[east_west] = cap[east_west][:, ROTATE_90]
     return cap
 
 

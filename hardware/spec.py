@@ -3,12 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 
 from hardware.errors import SpecError
+from hardware.keys import AT_LEAST_1, NON_NEGATIVE, key
 
 PORTS = ("in_N", "in_E", "in_S", "in_W", "out_N", "out_E", "out_S", "out_W")
 Ports8 = tuple[int, int, int, int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class CapacityKind:
+    """One kind of port capacity: its MosaicSpec field (= [hardware] key, `map --cap-<short>`),
+    the cells it sets (a cell type of hardware.geometry: "NT", "R0" or "R1") and a help line.
+
+    Every layer iterates CAPACITIES (spec checks, capacity grid, proxy shortfalls, `map`'s flags
+    and table, the network file); a new kind is a row here, its MosaicSpec field and its memory
+    term in hardware/memory.py."""
+
+    key: str
+    cells: str
+    help: str
+
+    @property
+    def short(self) -> str:
+        """'cap_r1' -> 'r1': the `map` report's key and flag suffix."""
+        return self.key.removeprefix("cap_")
+
+
+CAPACITIES = (
+    CapacityKind("cap_nt", "NT", "neuron-tile ports: source neurons entering a tile per side"),
+    CapacityKind("cap_r0", "R0", "R0 router ports: source neurons per port of a corner router"),
+    CapacityKind("cap_r1", "R1", "R1 router ports: source neurons per port of a router between "
+                 "two tiles (east/west ones rotated by 90 degrees)"),
+)
+CAPACITY_HELP = {kind.key: f"{kind.help}: an int for all 8 ports or 8 ints (in_N..out_W)"
+                 for kind in CAPACITIES}
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -50,20 +80,21 @@ class MosaicSpec:
     hop_energy_pj: energy per spike per routing-tile hop; bits_per_cell: bits of one memory cell.
     """
 
-    rows: int
-    cols: int
-    neurons_per_tile: int
-    cap_nt: int | Sequence[int] = 32
-    cap_r0: int | Sequence[int] = 32
-    cap_r1: int | Sequence[int] = 64
-    hop_energy_pj: float = 1.0
-    bits_per_cell: int = 1
+    rows: int = key(MISSING, AT_LEAST_1, "tile rows of the grid")
+    cols: int = key(MISSING, AT_LEAST_1, "tile columns of the grid")
+    neurons_per_tile: int = key(MISSING, AT_LEAST_1, "neurons per tile (K)")
+    cap_nt: int | Sequence[int] = key(32, NON_NEGATIVE, CAPACITY_HELP["cap_nt"])
+    cap_r0: int | Sequence[int] = key(32, NON_NEGATIVE, CAPACITY_HELP["cap_r0"])
+    cap_r1: int | Sequence[int] = key(64, NON_NEGATIVE, CAPACITY_HELP["cap_r1"])
+    hop_energy_pj: float = key(1.0, NON_NEGATIVE, "energy per spike per routing-tile hop, pJ")
+    bits_per_cell: int = key(1, AT_LEAST_1, "bits of one memory cell (memory_bits = "
+                             "memory_cells * bits_per_cell)")
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "neurons_per_tile", "bits_per_cell"):
             _positive_int(name, getattr(self, name))
-        for name in ("cap_nt", "cap_r0", "cap_r1"):
-            object.__setattr__(self, name, normalise_ports(name, getattr(self, name)))
+        for kind in CAPACITIES:
+            object.__setattr__(self, kind.key, normalise_ports(kind.key, getattr(self, kind.key)))
         energy = self.hop_energy_pj
         if isinstance(energy, bool) or not isinstance(energy, int | float) or not energy >= 0:
             raise SpecError(f"hop_energy_pj must be a number >= 0, got {energy!r} "

@@ -22,8 +22,9 @@ import h5py
 import numpy as np
 
 from hardware.errors import ConfigError, DataError
+from hardware.keys import check_fields
 from model.binning import bin_spikes, copy_major, first_copy
-from model.config import CHANNEL_REDUCTIONS, DATASETS, DataConfig
+from model.config import DataConfig
 from model.synthetic import (
     GENERATOR_VERSION,
     N_CHANNELS,
@@ -92,22 +93,7 @@ class BinnedDataset:
 
 def validate_data_config(cfg: DataConfig) -> None:
     """Raise ConfigError for a DataConfig that cannot be loaded."""
-    rules = (
-        (cfg.dataset in DATASETS, "dataset", f"one of {DATASETS}"),
-        (cfg.time_bins >= 1, "time_bins", ">= 1"),
-        (cfg.duration >= 1e-6, "duration", ">= 1e-6 seconds"),
-        (1 <= cfg.n_inputs <= N_CHANNELS, "n_inputs", f"in [1, {N_CHANNELS}]"),
-        (cfg.channel_reduction in CHANNEL_REDUCTIONS, "channel_reduction",
-         f"one of {CHANNEL_REDUCTIONS}"),
-        (1 <= cfg.stride <= N_CHANNELS, "stride", f"in [1, {N_CHANNELS}]"),
-        (0 <= cfg.val_fraction < 1, "val_fraction", "in [0, 1)"),
-        (cfg.synthetic_train >= 1, "synthetic_train", ">= 1"),
-        (cfg.synthetic_test >= 1, "synthetic_test", ">= 1"),
-    )
-    for ok, key, rule in rules:
-        if not ok:
-            value = getattr(cfg, key)
-            raise ConfigError(f"{key} must be {rule}, got {value!r} (set [data].{key})")
+    check_fields(cfg, "data")  # the schema's own bounds, for configs built in code
     per_copy = -(-N_CHANNELS // cfg.stride)
     if cfg.channel_reduction == "stride" and per_copy > cfg.n_inputs:
         raise ConfigError(f"[data].n_inputs = {cfg.n_inputs} is too small for [data].stride = "

@@ -179,10 +179,12 @@ def _prune_deepr(rules: LinkRules, links: np.ndarray, w_rec: torch.Tensor, w_thr
 
 def _prune_weights(rules: LinkRules, links: np.ndarray, w_rec: torch.Tensor, w_thr: float,
                    prune_min: int) -> np.ndarray:
-    # Single weights were removed during training; a link lives while any of its K does.
+    # Single weights were removed during training and may grow back (the mask stays dense): the
+    # links are the non-zero pattern of the weights now, as in the original, not a subset of
+    # the links before (a block zeroed at one epoch end and grown back counts again).
     n, k = w_rec.shape[0], rules.neurons_per_tile
     alive = (w_rec.detach() != 0).reshape(n, n // k, k).any(dim=2).cpu().numpy()
-    return links & alive
+    return rules.inter & alive
 
 
 _PRUNE = {"deepr": _prune_deepr, "weights": _prune_weights}

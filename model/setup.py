@@ -3,23 +3,14 @@ learning-rate schedule and the epoch progress bar."""
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hardware.errors import ConfigError
+from hardware.keys import check_fields
 from hardware.spec import MosaicSpec
-from model.config import (
-    CHIP_BUDGETS,
-    CHIP_ORDERS,
-    LR_SCHEDULES,
-    RATE_REGS,
-    RESETS,
-    DataConfig,
-    TrainConfig,
-)
-from model.methods import METHOD_NAMES
+from model.config import DataConfig, TrainConfig
 
 if TYPE_CHECKING:
     from model.data import BinnedDataset
@@ -51,30 +42,8 @@ def validate_setup(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset,
                    data_cfg: DataConfig) -> None:
     """Raise ConfigError when cfg, the chip and the data cannot train together."""
     n, k, n_inputs = spec.n_neurons, spec.neurons_per_tile, data.n_inputs
-    checks = (
-        (cfg.method in METHOD_NAMES, "training", "method", f"one of {METHOD_NAMES}"),
-        (cfg.reset in RESETS, "training", "reset", f"one of {RESETS}"),
-        (cfg.rate_reg_form in RATE_REGS, "training", "rate_reg_form", f"one of {RATE_REGS}"),
-        (cfg.lr_schedule in LR_SCHEDULES, "training", "lr_schedule", f"one of {LR_SCHEDULES}"),
-        (cfg.chip_budget in CHIP_BUDGETS, "training", "chip_budget", f"one of {CHIP_BUDGETS}"),
-        (cfg.chip_order in CHIP_ORDERS, "training", "chip_order", f"one of {CHIP_ORDERS}"),
-        (cfg.epochs >= 0, "training", "epochs", ">= 0"),
-        (cfg.batch_size >= 1, "training", "batch_size", ">= 1"),
-        (math.isfinite(cfg.lr) and cfg.lr > 0, "training", "lr", "finite and > 0"),
-        (0 < cfg.lr_decay <= 1, "training", "lr_decay", "in (0, 1]"),
-        (cfg.tau > 0, "training", "tau", "> 0 seconds"),
-        (cfg.threshold > 0, "training", "threshold", "> 0"),
-        (cfg.w_thr >= 0, "training", "w_thr", ">= 0"),
-        (cfg.prune_min >= 0, "training", "prune_min", ">= 0"),
-        (cfg.alpha >= 0, "training", "alpha", ">= 0"),
-        (cfg.input_gain > 0, "training", "input_gain", "> 0"),
-        (cfg.mosaic_noise >= 0, "training", "mosaic_noise", ">= 0"),
-        (data_cfg.duration > 0, "data", "duration", "> 0 seconds"),
-    )
-    for ok, section, key, rule in checks:
-        if not ok:
-            value = getattr(cfg if section == "training" else data_cfg, key)
-            raise ConfigError(f"{key} must be {rule}, got {value!r} (set [{section}].{key})")
+    check_fields(cfg, "training")  # the schema's own bounds, for configs built in code
+    check_fields(data_cfg, "data")
     if data.n_classes > n:
         raise ConfigError(f"the readout needs n_classes = {data.n_classes} neurons but the chip "
                           f"has N = {n} (enlarge [hardware] rows/cols/neurons_per_tile)")

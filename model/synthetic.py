@@ -12,6 +12,7 @@ set holds two speakers never seen in training.
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-N_CHANNELS = 700
+from model.config import N_CHANNELS
+
 GENERATOR_VERSION = 1
 N_SPEAKERS = 12
 TRAIN_SPEAKERS = 10  # speakers 10 and 11 appear only in the test set, as in SHD
@@ -211,10 +213,14 @@ def write_shd_h5(path: Path, sample: np.ndarray, times: np.ndarray, units: np.nd
 
 
 def write_zip(path: Path, member: Path) -> None:
-    """Write the `.h5.zip` tonic checks for offline: a real zip holding the extracted file."""
+    """Write the `.h5.zip` tonic checks for offline: a real zip holding the extracted file,
+    dated 1980-01-01 so the same member gives the same bytes."""
     tmp = _temp_path(path)
+    info = zipfile.ZipInfo(member.name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        archive.write(member, arcname=member.name)
+        with open(member, "rb") as source, archive.open(info, "w", force_zip64=True) as target:
+            shutil.copyfileobj(source, target, 1 << 20)
     durable_replace(tmp, path)
 
 

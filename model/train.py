@@ -95,20 +95,25 @@ class EpochReport:
 
 
 def resolve_device(name: str, cuda_available: bool | None = None) -> torch.device:
-    """torch.device for "auto" (CUDA when available, else CPU), "cpu" or "cuda[:i]"."""
+    """torch.device for "auto" (CUDA when available, else CPU), "cpu", "mps" or "cuda[:i]"."""
     available = torch.cuda.is_available() if cuda_available is None else cuda_available
+    if name == "mps":  # Apple GPUs: the kernels are plain torch (not run on MPS in our CI)
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        raise ConfigError("device 'mps' requested but MPS is not available (set "
+                          "[training].device = \"auto\" or \"cpu\")")
     if name == "auto":
         return torch.device("cuda" if available else "cpu")
     if name == "cpu" or (name.startswith("cuda") and available):
         try:
             return torch.device(name)
         except RuntimeError as err:
-            raise ConfigError(f"device must be auto, cpu or cuda[:i], got {name!r} "
+            raise ConfigError(f"device must be auto, cpu, mps or cuda[:i], got {name!r} "
                               "(set [training].device)") from err
     if name.startswith("cuda"):
         raise ConfigError(f"device {name!r} requested but CUDA is not available "
                           "(set [training].device = \"auto\" or \"cpu\")")
-    raise ConfigError(f"device must be auto, cpu or cuda[:i], got {name!r} "
+    raise ConfigError(f"device must be auto, cpu, mps or cuda[:i], got {name!r} "
                       "(set [training].device)")
 
 

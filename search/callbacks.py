@@ -39,10 +39,22 @@ class ResultsCallback(tune.Callback):
     def store(self):  # noqa: ANN201 - search.results.ResultsStore
         """The results store of the directory (opened on first use)."""
         if self._store is None:
-            from search.results import ResultsStore
+            from search.results import open_store
 
-            self._store = ResultsStore(Path(self.directory), self.config_text)
+            self._store = open_store(Path(self.directory), self.config_text)
         return self._store
+
+    def on_step(self, iteration: int, trials: list, **info: Any) -> None:
+        """Materialise the Parquet files when rows wait longer than the store's cadence."""
+        if self._store is not None:
+            self._store.flush_if_due()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """Write the rows the store still holds."""
+        if self._store is not None:
+            self._store.flush()
+            if self.remote is not None:
+                self.remote.upload()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
@@ -74,7 +86,7 @@ class ResultsCallback(tune.Callback):
         result = trial.last_result or {}
         if "epoch" not in result or "record" in result:
             return
-        if trial.trial_id in self.store.rows_by_trial_id():
+        if trial.trial_id in self.store:
             return
         self._add(stopped_row(trial.trial_id, dict(trial.config), result))
 
@@ -82,7 +94,7 @@ class ResultsCallback(tune.Callback):
         """A trial whose worker crashed more than [search].max_failures times (not a recorded
         training error): keep an error row."""
         self._running.pop(trial.trial_id, None)
-        if trial.trial_id in self.store.rows_by_trial_id():
+        if trial.trial_id in self.store:
             return
         record = {**dict(trial.config), "trial_id": trial.trial_id, "status": "error",
                   "method": str(trial.config.get("method", "")),
@@ -102,12 +114,10 @@ class ResultsCallback(tune.Callback):
         """One progress line: trials done/total, this trial, best val accuracy, front size."""
         if not self.verbose:
             return
-        rows = list(self.store.rows_by_trial_id().values())
-        trained = self.store.trained_count()
-        skipped = len(rows) - trained
-        ok = [r for r in rows if r.get("status") == "ok" and r.get("mappable")]
-        best = max((r["val_accuracy"] for r in ok), default=None)
-        front = sum(bool(r.get("on_front")) for r in rows)
+        store = self.store  # O(1) summaries: a progress line costs the same at any size
+        trained = store.trained_count()
+        skipped = store.finished_count() - trained
+        best, front = store.best_val_accuracy(), store.front_size()
         acc = record.get("val_accuracy")
         if acc is None:
             what = (record.get("error") or "")[:70]

@@ -21,6 +21,9 @@ COMMAND_MODULES = (
     "search.commands.map_cmd",
     "analysis.cli",
     "search.commands.synthetic_cmd",
+    "search.commands.spikes_cmd",
+    "search.commands.keys_cmd",
+    "search.commands.dashboard_cmd",
 )
 
 

@@ -36,6 +36,7 @@ from search.config_schema import (
     NON_NEGATIVE,
     POSITIVE,
     PROBABILITY,
+    PRUNE_KEYS,
     SAMPLERS,
     SCHEMA,
     SEARCHED_SECTIONS,
@@ -46,6 +47,7 @@ from search.config_schema import (
     SearchSettings,
     key_rule,
     param_of_value,
+    prune_min_of_fraction,
     suggestion,
 )
 from search.space import Param
@@ -59,18 +61,15 @@ __all__ = [
     "read_config_text", "resolve_defaults", "toml_value", "trial_values",
 ]
 
-SHIPPED_CONFIGS = ("default", "study", "tiny")
+SHIPPED_CONFIGS = ("default", "study", "tiny", "chip")
 N_CLASSES = 20  # SHD and synthetic SHD: the readout needs one neuron per class
 # Largest chip a search, `train` or `map` takes: the hop-distance and route tables grow with
 # tiles^2 and the dense recurrent weights with neurons^2 (a 32x32x16 chip routes in ~1 min).
 MAX_TILES, MAX_NEURONS = 1024, 16384
-# Keys that may change when a search resumes: budget, resources and locations (the binned-data
-# cache is keyed by its contents, so moving it changes nothing).
-RESUMABLE_KEYS = frozenset({("search", "trials"), ("search", "max_concurrent"),
-                            ("search", "cpus_per_trial"), ("search", "gpus_per_trial"),
-                            ("search", "name"), ("search", "storage"), ("data", "cache_dir"),
-                            ("search", "max_failures"), ("search", "max_consecutive_infeasible"),
-                            ("search", "checkpoint_every")})
+# Keys that may change when a search resumes (declared `resumable` on their field): budget,
+# resources and locations (the binned-data cache is keyed by its contents).
+RESUMABLE_KEYS = frozenset((section, name) for section, rules in SCHEMA.items()
+                           for name, rule in rules.items() if rule.resumable)
 
 
 @dataclass(frozen=True)
@@ -212,6 +211,8 @@ def _apply_override(raw: dict[str, Any], item: str) -> tuple[str, str]:
         raise ConfigError(f"--set {item}: {section} is a value, not a section (fix the config)")
     if len(parts) == 2:
         body[key] = value
+        if section == "training" and key in PRUNE_KEYS:  # the given threshold replaces the other
+            body.pop(next(k for k in PRUNE_KEYS if k != key), None)
         return section, key
     table = body.setdefault(key, {})
     if not isinstance(table, dict):
@@ -282,7 +283,18 @@ def _params(raw: Mapping[str, Any], section: str, where: _Where) -> tuple[Param,
             hops = [f"p{d}" for d in range(1, len(default), 2)]
         at = names.index("method") + 1
         names[at:at] = hops
+        names.remove(_unused_prune_key(body, where))
     return tuple(_param(section, name, body.get(name, MISSING), where) for name in names)
+
+
+def _unused_prune_key(body: Mapping[str, Any], where: _Where) -> str:
+    """The pruning-threshold key [training] does not use: prune_min (an absolute count of a
+    link's K weights) when given, else prune_min_fraction (of K; the default). Both: an error."""
+    if all(key in body for key in PRUNE_KEYS):
+        raise where.error("training", "prune_min_fraction", "and prune_min both set the pruning "
+                          "threshold (keep one: prune_min_fraction scales with "
+                          "neurons_per_tile, prune_min is a count of weights)")
+    return "prune_min_fraction" if "prune_min" in body else "prune_min"
 
 
 def _param(section: str, name: str, value: Any, where: _Where) -> Param:
@@ -321,11 +333,11 @@ def _check_combinations(cfg: SearchConfig, where: _Where) -> None:
         raise where.error("data", "n_inputs", f"{n_inputs} inputs need ceil({n_inputs}/"
                           f"{k_min}) = {math.ceil(n_inputs / k_min)} input tiles but the "
                           f"smallest grid has {tiles} tiles (lower n_inputs or enlarge the grid)")
-    prune_min = cfg.param("prune_min").largest
+    prune_min = next((p.largest for p in cfg.params if p.name == "prune_min"), 0)
     if prune_min > k_min:
         raise where.error("training", "prune_min", f"must be <= neurons_per_tile (a link holds "
                           f"K weights), got prune_min={prune_min} with neurons_per_tile={k_min} "
-                          "(lower prune_min)")
+                          "(lower prune_min, or set prune_min_fraction instead to scale with K)")
     _check_hop_distances(cfg, where)
 
 
@@ -363,13 +375,17 @@ def build_trial(cfg: SearchConfig, params: Mapping[str, Any]) -> tuple[MosaicSpe
 
     params: every searched parameter (fixed ones default to the config's; keys that are no
     parameter are ignored). The hop profile (0, p1, 0, p3, ...) is cut at the trial grid's
-    longest route, so p_d of distances a smaller grid lacks are dropped. MosaicSpec raises
+    longest route, so p_d of distances a smaller grid lacks are dropped. prune_min_fraction
+    becomes the trial's prune_min (a count of the trial's K weights). MosaicSpec raises
     SpecError for an invalid chip.
     """
     values = trial_values(cfg, params)
     spec = MosaicSpec(**{p.name: values[p.name] for p in cfg.params if p.section == "hardware"})
     training = {p.name: values[p.name] for p in cfg.params
                 if p.section == "training" and not HOP_KEY.fullmatch(p.name)}
+    if "prune_min_fraction" in training:
+        training["prune_min"] = prune_min_of_fraction(training.pop("prune_min_fraction"),
+                                                      spec.neurons_per_tile)
     return spec, TrainConfig(hop_profile=hop_profile(values, spec.rows, spec.cols), **training)
 
 

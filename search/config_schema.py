@@ -1,10 +1,10 @@
 """The config key schema: each key's type, default and allowed values, and how one value is checked.
 
-Keys, types and defaults come from the dataclasses the sections fill (`DataConfig`,
-`SearchSettings`, `MosaicSpec`, `TrainConfig`), so a field added there is a config key at once;
-`_BOUNDS` adds the allowed values. Training keys p1, p3, p5, ... (`HOP_KEY`) are the hop profile
-by odd hop distance. Checks here raise `ConfigError` without the key; `search.config` adds where
-the value came from.
+Every key is declared once, on the dataclass field it fills (`DataConfig`, `SearchSettings`,
+`MosaicSpec`, `TrainConfig`, made with `hardware.keys.key`: type, default, allowed values, help,
+searchable, resumable); a field added there is a config key at once. Training keys p1, p3, p5,
+... (`HOP_KEY`) are the hop profile by odd hop distance. Checks here raise `ConfigError` without
+the key; `search.config` adds where the value came from.
 """
 
 from __future__ import annotations
@@ -18,145 +18,74 @@ from types import MappingProxyType
 from typing import Any, get_type_hints
 
 from hardware.errors import ConfigError
-from hardware.spec import MosaicSpec
-from model.config import (
-    CHANNEL_REDUCTIONS,
-    CHIP_BUDGETS,
-    CHIP_ORDERS,
-    DATASETS,
-    LR_SCHEDULES,
-    METHODS,
-    RATE_REGS,
-    RESETS,
-    DataConfig,
-    TrainConfig,
+from hardware.keys import (
+    AT_LEAST_1,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SEED,
+    SEED_MAX,
+    Allowed,
+    Bound,
+    Pattern,
+    admits,
+    allowed_text,
+    key,
+    key_meta,
 )
-from model.synthetic import N_CHANNELS
+from hardware.spec import CAPACITIES, MosaicSpec
+from model.config import DataConfig, TrainConfig
 from search.checkpoints import CADENCE
 from search.space import Param, parse_param
 
 SECTIONS = ("data", "search", "hardware", "training")
 SEARCHED_SECTIONS = ("hardware", "training")  # the sections whose keys may be ranges or choices
 SAMPLERS = ("tpe", "nsga2", "random")
+CAPACITY_KEYS = frozenset(kind.key for kind in CAPACITIES)
+__all__ = ["AT_LEAST_1", "NON_NEGATIVE", "POSITIVE", "PROBABILITY", "SEED", "SEED_MAX", "Bound",
+           "KeyRule", "Pattern", "SearchSettings"]
 HOP_KEY = re.compile(r"p([1-9][0-9]*)")  # p1, p3, ...: hop profile by distance
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """[search]: budget, resources, sampler and where results go (ignored by `train`).
+    """[search]: budget, resources, sampler and where results go (ignored by `train`)."""
 
-    cpus_per_trial / gpus_per_trial: Ray resources per trial (fractions allowed).
-    storage: results root (path or pyarrow filesystem URI); results go to <storage>/<name>/.
-    proxy_seeds: random networks the proxy routes per trial; proxy_threshold: the fraction of
-    them that must map on the chip for the trial to be trained (else it is infeasible).
-    max_consecutive_infeasible: suggestions in a row the driver's proxy gate may reject before
-    the search stops and says which ranges to widen. max_failures: how often Tune retries a
-    trial whose worker died, from its newest checkpoint. early_stop: stop a trial at
-    epochs 2, 4, 8, ... when a trial on a chip with no more memory already beats it there.
-    checkpoint_every: how often a trial checkpoints, "N" epochs (every N-th epoch) or "Xs"
-    seconds (the first epoch X s after its last checkpoint): each costs the driver ~6-11 ms of
-    its main thread (benchmarks/bench_checkpoint.py), so the default keeps it to a few ms per
-    trial while a failure loses at most 5 minutes of one trial's work.
-    """
-
-    trials: int = 8
-    max_concurrent: int = 2
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    sampler: str = "tpe"
-    seed: int = 0
-    name: str = "default"
-    storage: str = "~/mosaic-dse-results"
-    proxy_seeds: int = 3
-    proxy_threshold: float = 0.5
-    max_consecutive_infeasible: int = 100
-    max_failures: int = 2
-    early_stop: bool = False
-    checkpoint_every: str = "300s"
-
-
-@dataclass(frozen=True)
-class Bound:
-    """An interval of allowed numbers, closed unless `open_low` / `open_high`."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    open_low: bool = False
-    open_high: bool = False
-
-    def __contains__(self, v: float) -> bool:
-        above = v > self.low if self.open_low else v >= self.low
-        return above and (v < self.high if self.open_high else v <= self.high)
-
-    def __str__(self) -> str:
-        if self.high == math.inf:
-            return f"{'>' if self.open_low else '>='} {_number(self.low)}"
-        left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
-        return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
+    trials: int = key(8, AT_LEAST_1, "trained trials to finish (infeasible ones do not count)",
+                      resumable=True)
+    max_concurrent: int = key(2, AT_LEAST_1, "trials running at once", resumable=True)
+    cpus_per_trial: float = key(1.0, POSITIVE, "Ray CPUs per trial (fractions allowed)",
+                                resumable=True)
+    gpus_per_trial: float = key(0.0, NON_NEGATIVE, "Ray GPUs per trial (fractions allowed)",
+                                resumable=True)
+    sampler: str = key("tpe", SAMPLERS, "Optuna sampler: tpe, nsga2 or random")
+    seed: int = key(0, SEED, "seed of the sampler")
+    name: str = key("default", Pattern(r"(?!\.\.?\Z)[\w.-]+", "a plain directory name "
+                                       "(letters, digits, _ . -; not . or ..)"),
+                    "results go to <storage>/<name>/", resumable=True)
+    storage: str = key("~/mosaic-dse-results", Pattern(r".+", "a non-empty path or URI"),
+                       "results root: a path or pyarrow filesystem URI", resumable=True)
+    proxy_seeds: int = key(3, AT_LEAST_1, "random networks the proxy routes per trial")
+    proxy_threshold: float = key(0.5, PROBABILITY, "fraction of the proxy's networks that must "
+                                 "map for the trial to be trained (else it is infeasible)")
+    max_consecutive_infeasible: int = key(100, AT_LEAST_1, "suggestions in a row the proxy "
+                                          "gate may reject before the search stops and says "
+                                          "which ranges to widen", resumable=True)
+    max_failures: int = key(2, NON_NEGATIVE, "how often Tune retries a trial whose worker "
+                            "died, from its newest checkpoint", resumable=True)
+    early_stop: bool = key(False, None, "stop a trial at epochs 2, 4, 8, ... when a trial on a "
+                           "chip with no more memory already beats it there")
+    # each checkpoint costs the driver ~6-11 ms of its main thread (benchmarks/
+    # bench_checkpoint.py): 300 s keeps that to a few ms per trial (README, Configs)
+    checkpoint_every: str = key("300s", Pattern(CADENCE.pattern, "a number of epochs >= 1 (2) "
+                                                "or seconds > 0 (\"300s\")", ints=True),
+                                "how often a trial saves a checkpoint: \"N\" epochs (every N-th) "
+                                "or \"Xs\" seconds (the first epoch X s after the last one)",
+                                resumable=True)
 
 
-def _number(v: float) -> str:
-    """`v` for messages: integers in full (2**32 - 1 is 4294967295, not 4.29497e+09)."""
-    return str(v) if isinstance(v, int) else f"{v:g}"
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """Strings matching `regex` in full; `words` describes them in messages. ints: integers
-    are taken as their text (`checkpoint_every = 2` means "2")."""
-
-    regex: str
-    words: str
-    ints: bool = False
-
-    def __contains__(self, v: str) -> bool:
-        return re.fullmatch(self.regex, v) is not None
-
-    def __str__(self) -> str:
-        return self.words
-
-
-AT_LEAST_1, NON_NEGATIVE = Bound(1), Bound(0)
-SEED_MAX = 2**32 - 1  # Optuna's samplers (numpy's legacy seeding) take seeds in [0, 2**32)
-SEED = Bound(0, SEED_MAX)
-POSITIVE, PROBABILITY = Bound(0, open_low=True), Bound(0, 1)
-# Allowed values beyond the type: a Bound, a Pattern or a tuple of allowed strings.
-_BOUNDS: Mapping[str, Mapping[str, Any]] = {
-    "data": {"dataset": DATASETS, "root": Pattern(r".+", "a non-empty path"),
-             "time_bins": AT_LEAST_1, "duration": POSITIVE, "n_inputs": Bound(1, N_CHANNELS),
-             "val_fraction": Bound(0, 1, True, True), "split_seed": SEED,
-             "channel_reduction": CHANNEL_REDUCTIONS, "stride": Bound(1, N_CHANNELS),
-             "synthetic_train": AT_LEAST_1, "synthetic_test": AT_LEAST_1,
-             "synthetic_seed": SEED},
-    "search": {"trials": AT_LEAST_1, "max_concurrent": AT_LEAST_1, "cpus_per_trial": POSITIVE,
-               "gpus_per_trial": NON_NEGATIVE, "sampler": SAMPLERS, "seed": SEED,
-               "name": Pattern(r"(?!\.\.?\Z)[\w.-]+",
-                               "a plain directory name (letters, digits, _ . -; not . or ..)"),
-               "storage": Pattern(r".+", "a non-empty path or URI"),
-               "proxy_seeds": AT_LEAST_1, "proxy_threshold": PROBABILITY,
-               "max_consecutive_infeasible": AT_LEAST_1, "max_failures": NON_NEGATIVE,
-               "checkpoint_every": Pattern(CADENCE.pattern, "a number of epochs >= 1 (2) or "
-                                           "seconds > 0 (\"300s\")", ints=True)},
-    "hardware": {"rows": AT_LEAST_1, "cols": AT_LEAST_1, "neurons_per_tile": AT_LEAST_1,
-                 "cap_nt": NON_NEGATIVE, "cap_r0": NON_NEGATIVE, "cap_r1": NON_NEGATIVE,
-                 "hop_energy_pj": NON_NEGATIVE, "bits_per_cell": AT_LEAST_1},
-    "training": {"method": METHODS, "lr": POSITIVE, "lr_decay": Bound(0, 1, open_low=True),
-                 "epochs": AT_LEAST_1, "batch_size": AT_LEAST_1, "w_thr": NON_NEGATIVE,
-                 "prune_min": NON_NEGATIVE, "alpha": NON_NEGATIVE, "tau": POSITIVE,
-                 "threshold": POSITIVE, "rate_reg": NON_NEGATIVE, "target_rate": NON_NEGATIVE,
-                 "rate_reg_form": RATE_REGS, "reset": RESETS, "lr_schedule": LR_SCHEDULES,
-                 "mosaic_lambda": NON_NEGATIVE, "mosaic_beta": NON_NEGATIVE,
-                 "mosaic_prune_thr": NON_NEGATIVE, "mosaic_warmup": NON_NEGATIVE,
-                 "mosaic_clip_std": NON_NEGATIVE, "mosaic_noise": NON_NEGATIVE,
-                 "chip_budget": CHIP_BUDGETS, "chip_order": CHIP_ORDERS,
-                 "seed": SEED,
-                 "input_gain": POSITIVE,
-                 "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
-}
 _DATACLASSES = {"data": DataConfig, "search": SearchSettings, "hardware": MosaicSpec,
                 "training": TrainConfig}
-_NOT_KEYS = frozenset({"hop_profile", "progress"})  # from p1, p3, ... / a CLI flag
-_FIXED_ONLY = frozenset({"device"})
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -166,9 +95,11 @@ class KeyRule:
 
     type: type
     default: Any
-    allowed: Bound | Pattern | tuple[str, ...] | None = None
+    allowed: Allowed = None
     searchable: bool = False
     ports: bool = False  # router port capacities: an int, or 8 ints as a fixed value
+    help: str = ""
+    resumable: bool = False
 
     def check(self, value: Any, what: str = "") -> Any:
         """`value` converted to the key's type; ConfigError (without the key) if not allowed.
@@ -187,16 +118,10 @@ class KeyRule:
         value = float(value) if self.type is float else value
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{label}must be a finite number, got {value!r}")
-        if self.allowed is not None and value not in self.allowed:
-            raise ConfigError(f"{label}must be {self._allowed_text(value)}, got {value!r}")
+        if not admits(self.allowed, value):
+            raise ConfigError(f"{label}must be {allowed_text(self.allowed, value)}, "
+                              f"got {value!r}")
         return value
-
-    def _allowed_text(self, value: Any) -> str:
-        if not isinstance(self.allowed, tuple):
-            return str(self.allowed)
-        close = difflib.get_close_matches(str(value), self.allowed, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return f"one of {', '.join(self.allowed)}{hint}"
 
 
 def _has_type(value: Any, kind: type) -> bool:
@@ -208,25 +133,50 @@ def _has_type(value: Any, kind: type) -> bool:
 
 
 def _section_rules(section: str) -> Mapping[str, KeyRule]:
-    """Rules of a section's keys, from the fields of the dataclass it fills, in field order.
-
-    Fields of other types than int, float, str and bool (and `_NOT_KEYS`) are not config keys.
-    """
+    """Rules of a section's keys, from the fields of the dataclass it fills (made with
+    `hardware.keys.key`), in field order."""
     cls = _DATACLASSES[section]
     hints = get_type_hints(cls)
     rules = {}
     for f in fields(cls):
-        ports = f.name.startswith("cap_")
-        kind = int if ports else hints[f.name]
-        if f.name in _NOT_KEYS or kind not in _TYPE_WORDS:
+        meta = key_meta(f)
+        if meta is None:
             continue
-        searchable = section in SEARCHED_SECTIONS and f.name not in _FIXED_ONLY
-        rules[f.name] = KeyRule(kind, f.default, _BOUNDS[section].get(f.name), searchable, ports)
+        ports = f.name in CAPACITY_KEYS
+        kind = int if ports else hints[f.name]
+        searchable = section in SEARCHED_SECTIONS and meta.searchable
+        rules[f.name] = KeyRule(kind, f.default, meta.allowed, searchable, ports, meta.help,
+                                meta.resumable)
     return MappingProxyType(rules)
 
 
+PRUNE_MIN_FRACTION = 20 / 32  # the original study's pruning threshold: 20 of a link's 32 weights
+PRUNE_KEYS = ("prune_min", "prune_min_fraction")  # absolute count, fraction of K: one of them
+
+
+def prune_min_of_fraction(fraction: float, neurons_per_tile: int) -> int:
+    """The absolute pruning threshold for a fraction of a link's K weights, rounded half up
+    (0.625 of K = 32 -> 20, of 16 -> 10, of 12 -> 8)."""
+    return math.floor(fraction * neurons_per_tile + 0.5)
+
+
+def _with_prune_fraction(rules: Mapping[str, KeyRule]) -> Mapping[str, KeyRule]:
+    """[training] rules with prune_min_fraction (no TrainConfig field: `search.config` turns
+    it into the trial's prune_min) right after prune_min."""
+    fraction = KeyRule(float, PRUNE_MIN_FRACTION, PROBABILITY, searchable=True,
+                       help="pruning threshold as a fraction of a link's K weights (rounded "
+                       "half up; default the original's 20/32); set it or prune_min, not both")
+    out = {}
+    for name, rule in rules.items():
+        out[name] = rule
+        if name == "prune_min":
+            out["prune_min_fraction"] = fraction
+    return MappingProxyType(out)
+
+
 SCHEMA: Mapping[str, Mapping[str, KeyRule]] = MappingProxyType(
-    {section: _section_rules(section) for section in SECTIONS})
+    {section: _with_prune_fraction(_section_rules(section)) if section == "training"
+     else _section_rules(section) for section in SECTIONS})
 HOP_RULE = KeyRule(float, MISSING, PROBABILITY, searchable=True)  # p1, p3, p5, ...
 
 

@@ -18,18 +18,14 @@ from search.config import SearchConfig, build_trial
 from search.trial import TrialRecord, TrialSettings, proxy_gate
 
 
-def infeasible_row_id(optuna_number: int) -> str:
-    """trial_id of the row of an infeasible suggestion: unique per Optuna trial number."""
-    return f"infeasible-{optuna_number:05d}"
-
-
 @dataclass
 class ProxyGate:
     """Checks suggestions against the proxy and records the infeasible ones.
 
     directory / config_text: the results directory and resolved config (rows are written
-    through a fresh `ResultsStore`, which merges with what is on disk). needs: per capacity
-    key, the largest port usage a rejected chip would have needed (for the stop message).
+    through the directory's one open store, `search.results.open_store`, shared with the
+    results callback). needs: per capacity key, the largest port usage a rejected chip would
+    have needed (for the stop message).
     """
 
     config: SearchConfig
@@ -53,12 +49,19 @@ class ProxyGate:
                 self.needs[key] = max(self.needs.get(key, 0), need)
         return record
 
+    def new_row_id(self) -> str:
+        """A trial id for the next infeasible row that no stored row has (not Optuna's trial
+        number: that restarts lower when a journal is older than the rows)."""
+        return self._store().next_infeasible_id()
+
     def record(self, record: TrialRecord, trial_id: str) -> None:
         """Write the infeasible row (replacing one with the same id: resume never duplicates)."""
-        from search.results import ResultsStore
+        self._store().add({**record.to_row(), "trial_id": trial_id})
 
-        row = {**record.to_row(), "trial_id": trial_id}
-        ResultsStore(Path(self.directory), self.config_text).add(row)
+    def _store(self):  # noqa: ANN202 - search.results.ResultsStore
+        from search.results import open_store
+
+        return open_store(Path(self.directory), self.config_text)
 
     def stop_message(self, in_a_row: int) -> str:
         """The one line that ends a search whose suggestions keep failing the proxy."""

@@ -2,8 +2,9 @@
 
 Arrays: w_in float32 (n_inputs, N) and w_rec float32 (N, N) effective (masked) weights, links
 bool (N, T), hop_profile float64 (realised p_d by hop distance), chip int64
-(rows, cols, neurons_per_tile), cap_nt / cap_r0 / cap_r1 int64 (8,) port capacities,
-hop_energy_pj float64, and config: the resolved TOML text (a 0-d unicode array). Read it with
+(rows, cols, neurons_per_tile), every other MosaicSpec field under its own name (capacities
+cap_nt / cap_r0 / cap_r1 int64 (8,), hop_energy_pj float64, bits_per_cell int64), and config: the
+resolved TOML text (a 0-d unicode array). Read it with
 `np.load(path)`; `mosaic-dse map --network FILE.npz` routes it on its chip.
 """
 
@@ -11,16 +12,20 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hardware.errors import LinksError
-from hardware.spec import MosaicSpec
+from hardware.spec import CAPACITIES, MosaicSpec
 
-KEYS = ("w_in", "w_rec", "links", "hop_profile", "chip", "cap_nt", "cap_r0", "cap_r1",
-        "hop_energy_pj", "config")
+CHIP = ("rows", "cols", "neurons_per_tile")  # stored together as `chip`
+SPEC_KEYS = tuple(f.name for f in fields(MosaicSpec) if f.name not in CHIP)
+CAPACITY_KEYS = tuple(kind.key for kind in CAPACITIES)
+# required; the other spec fields are optional (files written before they were saved)
+KEYS = ("w_in", "w_rec", "links", "hop_profile", "chip", *CAPACITY_KEYS, "config")
 
 
 @dataclass(frozen=True)
@@ -57,15 +62,16 @@ def save_network(path: Path, spec: MosaicSpec, links: np.ndarray, w_in: np.ndarr
     np.savez_compressed(
         buffer, w_in=np.asarray(w_in, np.float32), w_rec=np.asarray(w_rec, np.float32),
         links=np.asarray(links, bool), hop_profile=np.asarray(hop_profile, np.float64),
-        chip=np.array([spec.rows, spec.cols, spec.neurons_per_tile], np.int64),
-        cap_nt=_ports(spec.cap_nt), cap_r0=_ports(spec.cap_r0), cap_r1=_ports(spec.cap_r1),
-        hop_energy_pj=np.array(spec.hop_energy_pj, np.float64), config=np.array(config))
+        chip=np.array([getattr(spec, name) for name in CHIP], np.int64),
+        **{name: np.asarray(getattr(spec, name)) for name in SPEC_KEYS}, config=np.array(config))
     atomic_write_bytes(path.expanduser(), buffer.getvalue())
 
 
-def _ports(cap: int | tuple[int, ...]) -> np.ndarray:
-    """int64 (8,) capacities of one port kind (an int means all 8 ports)."""
-    return np.broadcast_to(np.asarray(cap, np.int64), (8,)).copy()
+def _spec_value(name: str, array: np.ndarray) -> Any:
+    """A MosaicSpec field's value from its stored array: capacities as int tuples, else scalars."""
+    if name in CAPACITY_KEYS:
+        return tuple(int(v) for v in np.broadcast_to(array, (8,)))
+    return array.item()
 
 
 def load_network(path: Path) -> NetworkFile:
@@ -78,14 +84,12 @@ def load_network(path: Path) -> NetworkFile:
             if missing:
                 raise LinksError(f"{path} is not a network file: it lacks {', '.join(missing)} "
                                  "(save one with train --save-network)")
-            arrays = {k: data[k] for k in KEYS}
+            arrays = {k: data[k] for k in (*KEYS, *SPEC_KEYS) if k in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise LinksError(f"cannot read network file {path}: {exc} (save one with train "
                          "--save-network)") from None
-    rows, cols, k = (int(v) for v in arrays["chip"])
-    spec = MosaicSpec(rows, cols, k, tuple(int(v) for v in arrays["cap_nt"]),
-                      tuple(int(v) for v in arrays["cap_r0"]),
-                      tuple(int(v) for v in arrays["cap_r1"]),
-                      float(arrays["hop_energy_pj"]))
+    chip = dict(zip(CHIP, (int(v) for v in arrays["chip"]), strict=True))
+    spec = MosaicSpec(**chip, **{name: _spec_value(name, arrays[name])
+                                 for name in SPEC_KEYS if name in arrays})
     return NetworkFile(spec, arrays["links"], arrays["w_in"], arrays["w_rec"],
                        str(arrays["config"]))

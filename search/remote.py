@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hardware.errors import ResultsError
-from search.layout import SYNCED_FILES
+from search.layout import ROW_LOG, SYNCED_FILES
 
 T = TypeVar("T")
 
@@ -78,6 +78,9 @@ class RemoteResults:
                 tmp = f"{root}/.{name}.upload"
                 fs.copy_files(str(local), tmp, destination_filesystem=filesystem)
                 filesystem.move(tmp, f"{root}/{name}")
+            elif name == ROW_LOG:  # flushed into trials.parquet: a stale copy must not replay
+                if filesystem.get_file_info(f"{root}/{name}").type == fs.FileType.File:
+                    filesystem.delete_file(f"{root}/{name}")
 
 
 def read_remote_file(uri: str, name: str) -> bytes | None:

@@ -3,11 +3,22 @@
 pyarrow only (no ray, no torch), so it is testable alone. The schema and the front come from
 `analysis` (one definition each). Rows are keyed by trial id: re-adding a trial replaces its
 row in place, so a resumed or replayed search never duplicates one.
+
+An add costs the same at 20,000 rows as at 0: the row is appended to an fsynced log
+(`search.row_log`, durable at once) and to an in-memory Arrow table (`search.result_table`);
+the two Parquet files are materialised from that table every `flush_seconds` and at close, each
+atomically (temp file + rename). Opening a store replays the log, so a SIGKILL loses no row
+that was added. The driver's gate and results callback write through one store per directory
+(`open_store`).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
+import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,39 +27,70 @@ import numpy as np
 import pyarrow as pa
 
 from analysis.io import atomic_write_table, read_table
-from analysis.pareto import considered_mask, nondominated_mask
-from analysis.schema import PARETO_FILE, STATUSES, TRIALS_FILE, build_table, file_metadata
+from analysis.pareto import front_metadata
+from analysis.schema import PARETO_FILE, STATUSES, TRIALS_FILE, file_metadata
 from hardware.errors import ResultsError
+from search.layout import ROW_LOG
+from search.result_table import ResultTable
+from search.row_log import RowLog
+
+FLUSH_SECONDS = 5.0  # trials.parquet / pareto.parquet lag the added rows by at most this
 
 
 class ResultsStore:
-    """trials.parquet / pareto.parquet of one results directory, rewritten after every add.
+    """trials.parquet / pareto.parquet of one results directory, with the row log beside them.
 
-    directory: `<storage>/<name>` (created if missing); existing rows are loaded (resume).
-    config_text: the resolved config (TOML), stored as file metadata with package versions.
-    Each file is replaced atomically; trials.parquet is written first and is the record of
-    what finished (pareto.parquet is derived from it).
+    directory: `<storage>/<name>` (created if missing); existing rows are loaded and logged
+    rows replayed (resume). config_text: the resolved config (TOML), stored as file metadata
+    with package versions. flush_seconds: how often adds materialise the Parquet files
+    (0: after every add). Opening removes this store's stale temp files and rewrites what is
+    derived from the rows (pareto.parquet, on_front) when it differs.
     """
 
-    def __init__(self, directory: Path | str, config_text: str) -> None:
+    def __init__(self, directory: Path | str, config_text: str,
+                 flush_seconds: float = FLUSH_SECONDS) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.flush_seconds = flush_seconds
         self._metadata = file_metadata(config_text)
-        self._rows: dict[str, dict[str, Any]] = {}
-        self._seen: tuple[int, ...] | None = None  # (inode, mtime_ns, size) last read/written
-        self._reload()
+        self._log = RowLog(self.directory / ROW_LOG)
+        self._last_flush = -math.inf
+        self._pending = False
+        self._remove_stale_temp_files()
+        loaded = read_table(self.trials_path) if self.trials_path.exists() else None
+        self._rows = (ResultTable(self._metadata) if loaded is None
+                      else ResultTable.from_table(loaded, self._metadata))
+        replayed = self._log.read()
+        for row in replayed:
+            self._rows.upsert(_checked_row(row))
+        if replayed:
+            self.flush()
+        elif loaded is not None:
+            self._rewrite_derived(loaded)
 
-    def _reload(self) -> None:
-        """Re-read trials.parquet when another writer (the driver's proxy gate, a second
-        store) replaced it since this store last read or wrote it."""
-        try:
-            stat = self.trials_path.stat()
-        except FileNotFoundError:
+    def _remove_stale_temp_files(self) -> None:
+        """Delete the hidden temp files a killed writer of this store left
+        (`.trials.parquet.<hex>.tmp`, `.pareto.parquet.<hex>.tmp`)."""
+        for name in (TRIALS_FILE, PARETO_FILE):
+            for tmp in self.directory.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+
+    def _rewrite_derived(self, loaded: pa.Table) -> None:
+        """Rewrite what is derived from the loaded rows when it differs: trials.parquet's
+        on_front, and pareto.parquet (a driver killed between the two renames leaves it
+        stale, and a resume with nothing to run would never rewrite it otherwise)."""
+        table = self._rows.table()
+        if not loaded.column("on_front").equals(table.column("on_front")):
+            self.flush()
             return
-        if (stat.st_ino, stat.st_mtime_ns, stat.st_size) != self._seen:
-            rows = read_table(self.trials_path).to_pylist()
-            self._rows = {str(row.get("trial_id")): row for row in rows}
-            self._seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        front = front_table(table)
+        try:
+            current = read_table(self.pareto_path)
+        except ResultsError:  # missing or unreadable
+            current = None
+        if current is None or not current.equals(front, check_metadata=True):
+            atomic_write_table(self.pareto_path, front)
 
     @property
     def trials_path(self) -> Path:
@@ -61,39 +103,103 @@ class ResultsStore:
         return self.directory / PARETO_FILE
 
     def add(self, record: Mapping[str, Any]) -> None:
-        """Store one finished trial (flat dict with trial_id and status) and rewrite both files.
+        """Store one finished trial (flat dict with trial_id and status): durable in the row log
+        when this returns, in the Parquet files within `flush_seconds`.
 
-        `finished_at` defaults to now; `on_front` is recomputed for every row. A record whose
-        values do not fit the schema raises ResultsError and changes nothing.
+        `finished_at` defaults to now; `on_front` is recomputed for every row when the files
+        are written. A record whose values do not fit the schema raises ResultsError and
+        changes nothing.
         """
-        row = _checked_row(record)
-        self._reload()  # merge with what is on disk: rows another writer added are kept
-        rows = {**self._rows, row["trial_id"]: row}  # an existing id keeps its position
-        table = build_table(with_front(list(rows.values())), self._metadata)
+        stored, commit = self._rows.prepare(_checked_row(record))
+        self._log.append(stored)
+        commit()
+        self._pending = True
+        self.flush_if_due()
+
+    def flush_if_due(self) -> bool:
+        """Materialise the Parquet files when rows are pending and `flush_seconds` have passed
+        since the last time; True when it did."""
+        if not self._pending or time.monotonic() - self._last_flush < self.flush_seconds:
+            return False
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Write trials.parquet then pareto.parquet from the in-memory table (each atomically),
+        then empty the row log (its rows are in trials.parquet now)."""
+        table = self._rows.table()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               **_str_keys(front_metadata(table))})
         atomic_write_table(self.trials_path, table)
         atomic_write_table(self.pareto_path, front_table(table))
-        self._rows = {r["trial_id"]: r for r in table.to_pylist()}
-        stat = self.trials_path.stat()
-        self._seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        self._log.clear()
+        self._pending = False
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Write what is pending and close the log."""
+        if self._pending:
+            self.flush()
+        self._log.close()
 
     def rows_by_trial_id(self) -> dict[str, dict[str, Any]]:
-        """Copies of the stored rows (as written: one key per column) by trial id."""
-        self._reload()
-        return {trial_id: dict(row) for trial_id, row in self._rows.items()}
+        """Copies of the stored rows (one key per column) by trial id: O(rows)."""
+        return self._rows.rows()
+
+    def __contains__(self, trial_id: object) -> bool:
+        return trial_id in self._rows
 
     def finished_count(self) -> int:
         """Number of finished trials (rows, whatever their status)."""
-        self._reload()
         return len(self._rows)
 
     def trained_count(self) -> int:
         """Number of rows of trials that occupied a training slot (every status but
         `infeasible`: those are decided in the driver before a trial starts)."""
-        self._reload()
-        return sum(row.get("status") != "infeasible" for row in self._rows.values())
+        return self._rows.trained_count()
+
+    def front_size(self) -> int:
+        """Rows on the front now."""
+        return self._rows.front_size
+
+    def best_val_accuracy(self) -> float | None:
+        """The best val_accuracy of an ok, mappable row (None while there is none)."""
+        return self._rows.best_val_accuracy
+
+    def next_infeasible_id(self) -> str:
+        """A trial id `infeasible-NNNNN` that no row has (numbers continue across segments)."""
+        return self._rows.next_infeasible_id()
 
     def __len__(self) -> int:
         return len(self._rows)
+
+
+_OPEN: dict[Path, ResultsStore] = {}
+
+
+def open_store(directory: Path | str, config_text: str) -> ResultsStore:
+    """The one store of `directory` in this process (opened on first use): the driver's gate
+    and results callback write through it, so neither rereads or overwrites the other."""
+    key = Path(directory).resolve()
+    store = _OPEN.get(key)
+    if store is None:
+        store = _OPEN[key] = ResultsStore(key, config_text)
+    return store
+
+
+def close_store(directory: Path | str) -> None:
+    """Write what the directory's open store holds and forget it (a later open rereads)."""
+    store = _OPEN.pop(Path(directory).resolve(), None)
+    if store is not None:
+        store.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    """At exit, materialise what open stores hold (their rows are in the log regardless)."""
+    for directory in list(_OPEN):
+        with contextlib.suppress(ResultsError, OSError):
+            close_store(directory)
 
 
 def _checked_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,23 +217,14 @@ def _checked_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _column(rows: list[dict[str, Any]], name: str) -> np.ndarray:
-    """float (n,) of a numeric column, NaN where missing or null."""
-    return np.array([np.nan if r.get(name) is None else float(r[name]) for r in rows])
-
-
-def with_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of `rows` with `on_front` recomputed (ok, mappable, non-dominated on
-    max val_accuracy / min chip_memory_cells)."""
-    keep = considered_mask([r.get("status") for r in rows], [r.get("mappable") for r in rows])
-    accuracy = np.where(keep, _column(rows, "val_accuracy"), np.nan)
-    front = nondominated_mask(accuracy, _column(rows, "chip_memory_cells"))
-    return [{**row, "on_front": bool(flag)} for row, flag in zip(rows, front, strict=True)]
-
-
 def front_table(trials: pa.Table) -> pa.Table:
     """The rows of `trials` with on_front, sorted by chip_memory_cells (same schema)."""
-    on_front = np.asarray(trials.column("on_front").to_pylist(), dtype=bool)
-    memory = np.asarray(trials.column("chip_memory_cells").to_pylist(), dtype=float)
+    on_front = trials.column("on_front").to_numpy(zero_copy_only=False).astype(bool)
+    memory = trials.column("chip_memory_cells").to_numpy(zero_copy_only=False).astype(float)
     index = np.flatnonzero(on_front)
     return trials.take(pa.array(index[np.argsort(memory[index], kind="stable")]))
+
+
+def _str_keys(metadata: Mapping[str, str]) -> dict[bytes, bytes]:
+    """Parquet schema metadata as bytes (Arrow's own form), to merge with a table's."""
+    return {k.encode(): v.encode() for k, v in metadata.items()}

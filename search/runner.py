@@ -19,12 +19,8 @@ import numpy as np
 
 from hardware.errors import ConfigError, ResultsError, SearchStopped
 from search.cluster import check_resources, init_ray
-from search.config import (
-    SearchConfig,
-    config_differences,
-    config_fingerprint,
-    load_config,
-)
+from search.config import SearchConfig
+from search.integrity import check_same_config
 from search.layout import CONFIG_FILE, JOURNAL, TRIALS_FILE
 from search.remote import RemoteResults, is_uri
 from search.trainable import TrialContext, trainable
@@ -48,17 +44,15 @@ def results_directory(storage: str, name: str) -> Path:
 
 def check_directory(cfg: SearchConfig, directory: Path, resume: bool) -> None:
     """Enforce the new-vs-resume rules before anything is written; ConfigError/ResultsError."""
+    if cfg.data.val_fraction == 0:  # `train` may use every recording; a search may not
+        raise ConfigError("[data].val_fraction must be > 0 for a search: trials are selected on "
+                          "validation accuracy, never on test (set e.g. val_fraction = 0.1)")
     saved = directory / CONFIG_FILE
     if resume:
         if not saved.is_file():
             raise ResultsError(f"no search to resume at {directory} (no {CONFIG_FILE}; start it "
                                "without --resume, or check --name/--storage)")
-        previous = load_config(str(saved), [])
-        if config_fingerprint(previous) != config_fingerprint(cfg):
-            changed = "; ".join(config_differences(previous, cfg))
-            raise ConfigError(f"config differs from the one saved in {saved} ({changed}); "
-                              "resume with the same config (only [search] trials, concurrency "
-                              "and resources may change) or start a new --name")
+        check_same_config(cfg, directory)
     elif (directory / TRIALS_FILE).exists() or (directory / JOURNAL).exists():
         raise ConfigError(f"{directory} already holds a search; continue it with --resume or "
                           "choose another --name")
@@ -94,23 +88,31 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         directory = results_directory(cfg.search.storage, cfg.search.name)
         ray_storage = str(directory / "ray")
     check_directory(cfg, directory, resume)
-    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
-        from search.journal import recover_journal
-
-        recover_journal(directory / JOURNAL)
-    from search.results import ResultsStore
+    from search.results import close_store, open_store
     from search.searcher import open_storage, reconcile_study
 
     previous, trained = {}, 0
-    if resume:
-        store = ResultsStore(directory, cfg.to_toml())
-        storage = open_storage(directory)
-        reconcile_study(storage, store.rows_by_trial_id())
-        previous = previous_checkpoints(storage, ray_storage, cfg)
-        trained = store.trained_count()
+    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
+        from search.journal import check_journal, recover_journal
+
+        recover_journal(directory / JOURNAL)
+        try:  # opening replays the row log and rewrites pareto.parquet
+            store = open_store(directory, cfg.to_toml())
+            rows = store.rows_by_trial_id()
+            check_journal(directory / JOURNAL, rows)
+            storage = open_storage(directory)
+            reconcile_study(storage, rows)
+            previous = previous_checkpoints(storage, ray_storage, cfg)
+            trained = store.trained_count()
+        finally:
+            close_store(directory)
     remaining = cfg.search.trials - trained  # infeasible suggestions never took a trial
     if remaining <= 0:
         return SearchOutcome(directory, trained, cfg.search.trials, 0)
+    if address is None:  # trials run on this machine
+        from search.device import check_device
+
+        check_device(str(cfg.param("device").value), cfg.search.gpus_per_trial)
     from model.data import load_dataset
 
     data = load_dataset(cfg.data)  # once per search, shared through the object store
@@ -122,14 +124,15 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
             remote.upload()
         stop_reason = _fit(cfg, directory, ray_storage, remote, data, remaining, verbose,
                            previous)
+        done = open_store(directory, cfg.to_toml()).trained_count()
     finally:
+        close_store(directory)  # the Parquet files hold every row
         if remote is not None and (directory / CONFIG_FILE).exists():
             remote.upload()  # the journal after the searcher's last tell
         if started:
             import ray
 
             ray.shutdown()
-    done = ResultsStore(directory, cfg.to_toml()).trained_count()
     if stop_reason is not None:
         raise SearchStopped(f"search stopped after {done} of {cfg.search.trials} trials: "
                             f"{stop_reason}")

@@ -6,6 +6,7 @@ Tuner over the same directory) keeps the sampler's full history.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -20,6 +21,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hardware.errors import ConfigError
 from search.layout import JOURNAL
+from search.study_attrs import name_objectives, set_result_attrs
 
 METRICS = ["val_accuracy", "chip_memory_cells"]
 MODES = ["max", "min"]
@@ -60,6 +62,10 @@ class ConstrainedOptunaSearch(OptunaSearch):
         self.in_a_row = 0  # infeasible suggestions since the last feasible one
         self.stop_reason: str | None = None
 
+    def _setup_study(self, mode: str | list) -> None:
+        super()._setup_study(mode)
+        name_objectives(self._ot_study, METRICS)  # optuna-dashboard shows these names
+
     def suggest(self, trial_id: str) -> dict | str | None:
         while True:
             if self.stop_reason is not None:
@@ -79,11 +85,10 @@ class ConstrainedOptunaSearch(OptunaSearch):
 
     def _tell_infeasible(self, trial_id: str, ot_trial: Any, record: Any) -> None:
         """Row first (tagged, so a resumed driver reconciles it), then Optuna's tell."""
-        from search.gate import infeasible_row_id
-
-        row_id = infeasible_row_id(ot_trial.number)
+        row_id = self.gate.new_row_id()
         ot_trial.set_user_attr("ray_trial_id", row_id)
         self.gate.record(record, row_id)
+        set_result_attrs(ot_trial, record.to_row())
         ot_trial.set_constraint("violations", record.constraint)
         self._ot_study.tell(ot_trial, list(record.objectives()))
         del self._ot_trials[trial_id]  # the Ray trial id is asked again for a new suggestion
@@ -94,6 +99,8 @@ class ConstrainedOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
+        if result and "record" in result:
+            set_result_attrs(ot_trial, json.loads(result["record"]))
         if result and "constraint" in result:
             ot_trial.set_constraint("violations", float(result["constraint"]))
         elif result and "epoch" in result:  # stopped early at a rung: dominated, not infeasible
@@ -135,6 +142,7 @@ def reconcile_study(storage: JournalStorage,
             requeued.append((dict(trial.params), ray_trial_id))
             continue
         ot_trial = optuna.trial.Trial(study, trial._trial_id)
+        set_result_attrs(ot_trial, row)
         # a stopped trial was dominated at a rung, not infeasible
         feasible = (row.get("status") == "ok" and bool(row.get("mappable"))
                     or row.get("status") == "stopped")

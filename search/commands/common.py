@@ -9,11 +9,12 @@ from typing import Any
 def add_config_options(parser: argparse.ArgumentParser, default: str = "default") -> None:
     """--config FILE|NAME and repeatable --set section.key=value."""
     parser.add_argument("--config", default=default,
-                        help=f"TOML config file or shipped config name: default, tiny, study "
-                             f"(default: {default})")
+                        help=f"TOML config file or shipped config name: default, tiny, study, "
+                             f"chip (default: {default})")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
-                        help="override one config entry, e.g. training.epochs=3 (repeatable)")
+                        help="override one config entry, e.g. training.epochs=3 (repeatable; "
+                             "`mosaic-dse keys` lists every key)")
 
 
 def toml_override(key: str, value: Any) -> str:
@@ -34,4 +35,15 @@ def seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"must be in [0, {SEED_MAX}], got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
     return value

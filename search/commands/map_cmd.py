@@ -15,7 +15,7 @@ from hardware.errors import LinksError
 from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
 from hardware.profile import realised_profile, sample_links, validate_profile
 from hardware.routing import check_mapping, port_usage
-from hardware.spec import PORTS, MosaicSpec
+from hardware.spec import CAPACITIES, PORTS, MosaicSpec
 from search.commands.common import seed
 from search.network_file import load_network
 
@@ -40,12 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rows", type=int)
     p.add_argument("--cols", type=int)
     p.add_argument("--neurons-per-tile", type=int)
-    for cap in ("nt", "r0", "r1"):
-        p.add_argument(
-            f"--cap-{cap}",
-            type=_caps,
-            help=f"{cap.upper()} port capacity: one int or 8 comma-separated ints",
-        )
+    for kind in CAPACITIES:
+        p.add_argument(f"--cap-{kind.short}", type=_caps,
+                       help=f"{kind.help}: one int or 8 comma-separated ints")
     p.add_argument(
         "--n-inputs",
         type=int,
@@ -114,12 +111,9 @@ def map_report(spec: MosaicSpec, links: np.ndarray, n_inputs: int = 0) -> dict:
         "memory_cells": memory.memory_cells,
         "chip_memory_cells": chip_memory_cells(spec),
         "synapse_cells": synapse_cells(spec, n_inputs),
-        "nt": list(memory.nt),
-        "r0": list(memory.r0),
-        "r1": list(memory.r1),
-        "nt_cells": memory.nt_cells,
-        "r0_cells": memory.r0_cells,
-        "r1_cells": memory.r1_cells,
+        "memory_bits": memory.memory_cells * spec.bits_per_cell,
+        **{kind.short: list(getattr(memory, kind.short)) for kind in CAPACITIES},
+        **{f"{kind.short}_cells": getattr(memory, f"{kind.short}_cells") for kind in CAPACITIES},
         "hop_profile": [
             float(p) for p in realised_profile(links, spec.rows, spec.cols, spec.neurons_per_tile)
         ],
@@ -136,13 +130,14 @@ def _print_table(spec: MosaicSpec, report: dict) -> None:
     )
     print(f"mappable: {report['mappable']}  violations: {report['violations']}")
     print(f"{'port':>6} " + " ".join(f"{p:>6}" for p in PORTS))
-    for name in ("nt", "r0", "r1"):
-        caps = getattr(spec, f"cap_{name}")
+    for kind in CAPACITIES:
+        name, caps = kind.short, getattr(spec, kind.key)
         print(
             f"{name:>6} "
             + " ".join(f"{u:>3}/{c:<2}" for u, c in zip(report[name], caps, strict=True))
         )
-    print(f"memory_cells (smallest chip hosting it): {report['memory_cells']:,}")
+    print(f"memory_cells (smallest chip hosting it): {report['memory_cells']:,} "
+          f"({report['memory_bits']:,} bits at {spec.bits_per_cell} bit(s) per cell)")
     print(
         f"chip_memory_cells: {report['chip_memory_cells']:,}   "
         f"synapse_cells: {report['synapse_cells']:,}"
@@ -151,7 +146,7 @@ def _print_table(spec: MosaicSpec, report: dict) -> None:
     print(f"hop profile: {profile or 'no inter-tile links'}")
 
 
-CHIP_FLAGS = ("rows", "cols", "neurons_per_tile", "cap_nt", "cap_r0", "cap_r1")
+CHIP_FLAGS = ("rows", "cols", "neurons_per_tile", *(kind.key for kind in CAPACITIES))
 
 
 def chip_of(args: argparse.Namespace) -> MosaicSpec:

@@ -138,8 +138,16 @@ def print_outcome(outcome) -> int:  # noqa: ANN001 - search.runner.SearchOutcome
     """Print the front and where the files are."""
     from analysis.cli import front_table_text
 
-    print(f"{outcome.finished}/{outcome.requested} trials finished ({outcome.ran} this run)",
-          file=sys.stderr)
+    print(finished_line(outcome.finished, outcome.requested, outcome.ran), file=sys.stderr)
     print(front_table_text(outcome.directory))
     print(f"results: {outcome.directory}/trials.parquet, {outcome.directory}/pareto.parquet")
     return 0
+
+
+def finished_line(finished: int, requested: int, ran: int) -> str:
+    """How far the search got: 'finished/requested', or, when a resume asked for fewer trials
+    than have already finished, both counts in words (never '4/2')."""
+    if finished > requested:
+        return (f"{finished} trials finished, more than the {requested} requested ({ran} this "
+                "run; resume with a larger --trials to run more)")
+    return f"{finished}/{requested} trials finished ({ran} this run)"

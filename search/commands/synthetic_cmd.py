@@ -5,18 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from search.commands.common import seed
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+from search.commands.common import positive_int, seed
 
 
 def register(subparsers: Any) -> None:
@@ -29,9 +18,9 @@ def register(subparsers: Any) -> None:
         'with [data].dataset = "shd" and [data].root = "DIR".',
     )
     parser.add_argument("directory", metavar="DIR", help="output directory (created if needed)")
-    parser.add_argument("--train", type=_positive_int, default=2000, metavar="N",
+    parser.add_argument("--train", type=positive_int, default=2000, metavar="N",
                         help="training samples (default 2000)")
-    parser.add_argument("--test", type=_positive_int, default=500, metavar="M",
+    parser.add_argument("--test", type=positive_int, default=500, metavar="M",
                         help="test samples (default 500)")
     parser.add_argument("--seed", type=seed, default=0, metavar="S",
                         help="random seed in [0, 2**32 - 1]; same seed, same dataset (default 0)")

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from model.data import load_dataset
     from search.config import build_trial, load_config, resolve_defaults
+    from search.device import check_device
     from search.network_file import check_writable, save_network
     from search.trainable import _json_default
     from search.trial import TrialSettings, evaluate
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.save_network)
     if args.save_links is not None:
         check_writable_links(args.save_links)
+    check_device(str(cfg.param("device").value))
     params = resolve_defaults(cfg)
     print("resolved: " + ", ".join(f"{k}={v}" for k, v in params.items()), file=sys.stderr)
     spec, train_cfg = build_trial(cfg, params)

@@ -35,6 +35,7 @@ def write_store(directory: Path, records: list[dict[str, Any]]) -> Path:
     store = ResultsStore(directory, CONFIG_TEXT)
     for r in records:
         store.add(r)
+    store.close()  # the Parquet files hold every row
     return directory
 
 

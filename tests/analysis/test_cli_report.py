@@ -34,7 +34,7 @@ def test_pareto_json_front_and_hypervolume(capsys, small_search):
     code, out, _ = _run(capsys, "pareto", small_search, "--json")
     assert code == 0
     result = json.loads(out)
-    assert set(result) == {"front", "hypervolume", "reference_point"}
+    assert set(result) == {"front", "hypervolume", "reference_point", "stored"}
     assert [row["trial_id"] for row in result["front"]] == ["a", "b"]
     first = result["front"][0]
     assert first["val_accuracy"] == 0.6 and first["accuracy"] == pytest.approx(0.59)
@@ -54,13 +54,45 @@ def test_pareto_table_and_objective_memory_cells(capsys, small_search, tmp_path)
     assert lines[1].split() == ["trial_id", "method", "val_accuracy", "accuracy",
                                 "chip_memory_cells"]  # no parameter varies here
     assert lines[2].split() == ["a", "routing_aware", "0.600", "0.590", "100"]
-    assert lines[-1].startswith("hypervolume: 74 (accuracy x cells)")
+    assert lines[-2].startswith("hypervolume: 74 (accuracy x cells)")
     assert (tmp_path / "front.png").read_bytes()[:8] == PNG_MAGIC
     # memory_cells: d counts although it does not map on its chip; front a, b, d.
     code, out, _ = _run(capsys, "pareto", small_search, "--json", "--objective-x",
                         "memory_cells")
     assert [row["trial_id"] for row in json.loads(out)["front"]] == ["a", "b", "d"]
     assert front_table_text(small_search).splitlines()[2].split()[0] == "a"
+
+
+def test_pareto_ref_recomputes_the_hypervolume_and_prints_the_stored_one(capsys, small_search):
+    # Front a (0.6, 100), b (0.7, 200). Reference (0.5, 300):
+    # HV = (200 - 100) * (0.6 - 0.5) + (300 - 200) * (0.7 - 0.5) = 10 + 20 = 30
+    code, out, _ = _run(capsys, "pareto", small_search, "--json", "--ref", "0.5,300")
+    result = json.loads(out)
+    assert code == 0 and result["hypervolume"] == pytest.approx(30.0)
+    assert result["reference_point"] == [0.5, 300.0]
+    # What the search stored (and printed): reference (0, 220), HV 74 (see the test above).
+    assert result["stored"]["reference_point"] == pytest.approx([0.0, 220.0])
+    assert result["stored"]["hypervolume"] == pytest.approx(74.0)
+    # A reference that excludes b (memory 150 < 200): HV = (150 - 100) * 0.6 = 30
+    _, out, _ = _run(capsys, "pareto", small_search, "--json", "--ref", "0,1.5e2")
+    assert json.loads(out)["hypervolume"] == pytest.approx(30.0)
+    code, out, _ = _run(capsys, "pareto", small_search, "--ref", "0.5,300")
+    lines = out.splitlines()
+    assert lines[-2] == ("hypervolume: 30 (accuracy x cells), reference point "
+                         "(accuracy 0.5, memory 300 cells)")
+    assert lines[-1] == ("stored with the results (mosaic_dse.reference_point): hypervolume 74 "
+                         "(val_accuracy x chip_memory_cells), reference point (accuracy 0, "
+                         "memory 220 cells)")
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("0.5", "--ref must be two finite numbers ACC,CELLS, got '0.5' (e.g. --ref 0.05,2e6)"),
+    ("a,3", "--ref must be two finite numbers ACC,CELLS, got 'a,3' (e.g. --ref 0.05,2e6)"),
+    ("0,nan", "--ref must be two finite numbers ACC,CELLS, got '0,nan' (e.g. --ref 0.05,2e6)"),
+    ("0,-1", "--ref memory must be > 0 cells, got -1 (e.g. --ref 0,2e6)")])
+def test_pareto_bad_ref_exits_2_with_one_line(capsys, small_search, ref, message):
+    code, out, err = _run(capsys, "pareto", small_search, "--ref", ref)
+    assert code == 2 and out == "" and err == f"mosaic-dse: error: {message}\n"
 
 
 def test_plain_pyarrow_file_without_val_accuracy(capsys, tmp_path):
@@ -79,7 +111,9 @@ def test_no_feasible_trial_is_an_empty_front_and_exit_0(capsys, tmp_path):
                                          record("f", 0.8, 60, mappable=False)])
     code, out, err = _run(capsys, "pareto", run, "--json")
     assert code == 0
-    assert json.loads(out) == {"front": [], "hypervolume": 0.0, "reference_point": [0.0, None]}
+    assert json.loads(out) == {"front": [], "hypervolume": 0.0, "reference_point": [0.0, None],
+                               "stored": {"hypervolume": 0.0, "reference_point": None,
+                                          "objectives": ["val_accuracy", "chip_memory_cells"]}}
     assert "no feasible trial among 2 trials" in err
     code, out, _ = _run(capsys, "pareto", run)
     assert code == 0 and out.startswith("no feasible trial among 2 trials")

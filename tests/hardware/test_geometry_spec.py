@@ -67,3 +67,14 @@ def test_hop_distances_take_only_zero_one_and_odd_values():
     values = np.unique(hops)
     assert values[0] == 0 and values[1] == 1
     assert (values[2:] % 2 == 1).all()
+
+
+def test_the_capacity_table_names_every_capacity_field_of_the_spec():
+    from dataclasses import fields
+
+    from hardware.geometry import CELL_CODES
+    from hardware.spec import CAPACITIES, MosaicSpec
+
+    assert [k.key for k in CAPACITIES] == [f.name for f in fields(MosaicSpec)
+                                          if f.name.startswith("cap_")]
+    assert all(k.cells in CELL_CODES for k in CAPACITIES)

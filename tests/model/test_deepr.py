@@ -132,6 +132,23 @@ def test_mosaic_starts_dense_and_keeps_links_with_a_non_zero_weight():
     assert not rewiring.grown.any()
 
 
+def test_mosaic_counts_a_zeroed_block_that_grew_back():
+    # 1x2 grid, K = 2: neuron 0 -> tile 1 is zeroed at one epoch end (the link goes), its
+    # weights grow back during the next epoch (the mask stays dense): the link is back.
+    rules = deepr.make_rules("mosaic", 1, 2, 2, 1, (0.0, 0.5))
+    w = torch.full((4, 4), 0.2)
+    w[0, 2:] = 0.0
+    first = deepr.rewire(rules, rules.inter.copy(), w, w_thr=0.1, prune_min=2,
+                         rng=np.random.default_rng(0))
+    assert first.links.tolist() == [[False, False], [False, True], [True, False],
+                                    [True, False]]
+    w[0, 3] = -0.05
+    second = deepr.rewire(rules, first.links, w, w_thr=0.1, prune_min=2,
+                          rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(second.links, rules.inter)
+    assert not second.grown.any()
+
+
 def test_prune_rule_by_hand():
     # 1x2 grid, K = 4, w_thr = 0.1. Neuron 0 -> tile 1 has 3 strong weights, neuron 1 -> tile 1
     # has 2, neuron 4 -> tile 0 has 4 (|w| = 0.1 counts as strong).

@@ -168,10 +168,10 @@ def test_empty_validation_split_gives_nan(data):
 
 @pytest.mark.parametrize("change, message", [
     ({"method": "magic"}, "method must be one of"),
-    ({"lr": 0.0}, "lr must be finite and > 0, got 0.0 (set [training].lr)"),
+    ({"lr": 0.0}, "lr must be > 0, got 0.0 (set [training].lr)"),
     ({"batch_size": 0}, "batch_size must be >= 1"),
     ({"lr_decay": 1.5}, "lr_decay must be in (0, 1]"),
-    ({"device": "tpu"}, "device must be auto, cpu or cuda[:i], got 'tpu'"),
+    ({"device": "tpu"}, "device must be auto, cpu, mps or cuda[:i], got 'tpu'"),
 ])
 def test_bad_config_raises(change, message, data):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
@@ -194,7 +194,7 @@ def test_device_selection():
     assert resolve_device("cuda:1", cuda_available=True) == torch.device("cuda:1")
     with pytest.raises(ConfigError, match="CUDA is not available"):
         resolve_device("cuda", cuda_available=False)
-    with pytest.raises(ConfigError, match="device must be auto, cpu or cuda"):
+    with pytest.raises(ConfigError, match="device must be auto, cpu, mps or cuda"):
         resolve_device("cuda:x", cuda_available=True)
 
 

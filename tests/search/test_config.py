@@ -89,7 +89,10 @@ ERRORS = [
     ("training", "method", "{ low = 1, high = 2 }",
      "[training].method: takes a string: search it with { choices = [...] }"),
     ("training", "prune_min", "9", "[training].prune_min: must be <= neurons_per_tile"),
-    ("training", "device", '"gpu"', "must be auto, cpu, mps, cuda or cuda:N, got 'gpu'"),
+    ("training", "prune_min_fraction", "0.5", "[training].prune_min_fraction: and prune_min "
+     "both set the pruning threshold (keep one: prune_min_fraction scales with "
+     "neurons_per_tile, prune_min is a count of weights)"),
+    ("training", "device", '"gpu"', "must be auto, cpu, mps or cuda[:i], got 'gpu'"),
     ("training", "device", '{ choices = ["cpu"] }', "must be a fixed value, not a range"),
     ("search", "sampler", '"cmaes"', "[search].sampler: must be one of tpe, nsga2, random"),
     ("search", "gpus_per_trial", "-1", "[search].gpus_per_trial: must be >= 0, got -1.0"),
@@ -104,8 +107,8 @@ ERRORS = [
     ("data", "n_inputs", "0", "[data].n_inputs: must be in [1, 700], got 0"),
     ("data", "n_inputs", "40", "[data].n_inputs: 40 inputs need ceil(40/8) = 5 input tiles but "
      "the smallest grid has 4 tiles"),
-    ("data", "val_fraction", "1.0", "[data].val_fraction: must be in (0, 1), got 1.0"),
-    ("data", "val_fraction", "0", "[data].val_fraction: must be in (0, 1), got 0.0"),
+    ("data", "val_fraction", "1.0", "[data].val_fraction: must be in [0, 1), got 1.0"),
+    ("data", "val_fraction", "-0.1", "[data].val_fraction: must be in [0, 1), got -0.1"),
     ("data", "time_bins", "{ low = 10, high = 20 }", "[data].time_bins: must be a fixed value"),
 ]
 
@@ -173,9 +176,11 @@ def test_shipped_study_is_the_hop_profile_grid():
     bin_width = cfg.data.duration / cfg.data.time_bins
     assert math.exp(-bin_width / cfg.param("tau").value) == pytest.approx(0.978, abs=5e-4)
     fixed = {name: cfg.param(name).value for name in
-             ("reset", "rate_reg_form", "lr_schedule", "alpha", "prune_min", "w_thr")}
+             ("reset", "rate_reg_form", "lr_schedule", "alpha", "prune_min_fraction", "w_thr")}
     assert fixed == {"reset": "original", "rate_reg_form": "population",
-                     "lr_schedule": "polynomial", "alpha": 2.0, "prune_min": 20, "w_thr": 0.1}
+                     "lr_schedule": "polynomial", "alpha": 2.0, "prune_min_fraction": 0.625,
+                     "w_thr": 0.1}
+    assert build_trial(cfg, resolve_defaults(cfg))[1].prune_min == 20  # 20 of K = 32
 
 
 def test_to_toml_round_trips_through_a_file(tmp_path):
@@ -249,8 +254,7 @@ def test_build_trial_takes_sampled_values_and_plain_numbers():
     assert spec.cap_r0 == (8,) * 8 and type(train.hop_profile[3]) is float
     assert train.hop_profile == (0.0, 0.8, 0.0, 0.25)
     assert (train.method, train.lr) == ("deepr", 0.002)
-    assert (train.epochs, train.prune_min) == (cfg.param("epochs").value,
-                                               cfg.param("prune_min").value)
+    assert (train.epochs, train.prune_min) == (cfg.param("epochs").value, 5)  # 0.625 of K = 8
 
 
 def test_build_trial_fills_fixed_values_and_requires_searched_ones():
@@ -259,6 +263,47 @@ def test_build_trial_fills_fixed_values_and_requires_searched_ones():
     assert build_trial(cfg, searched) == build_trial(cfg, resolve_defaults(cfg))
     with pytest.raises(ConfigError, match="trial parameters lack p1"):
         build_trial(cfg, {k: v for k, v in searched.items() if k != "p1"})
+
+
+def test_prune_min_fraction_scales_with_each_trials_neurons_per_tile():
+    # BASE without prune_min on 3x2 tiles: the default fraction 20/32 of each trial's K,
+    # rounded half up: K = 4 -> 2.5 -> 3, K = 8 -> 5, K = 12 -> 7.5 -> 8.
+    text = config_text("training", "prune_min", None)
+    cfg = parse_config(text, overrides=["hardware.rows=3",
+                                        "hardware.neurons_per_tile={choices=[4, 8, 12]}"])
+    assert cfg.param("prune_min_fraction").value == 0.625
+    with pytest.raises(KeyError):
+        cfg.param("prune_min")  # the unused threshold key is no parameter (nor a column)
+    counts = [build_trial(cfg, resolve_defaults(cfg) | {"neurons_per_tile": k})[1].prune_min
+              for k in (4, 8, 12)]
+    assert counts == [3, 5, 8]
+    assert "prune_min_fraction = 0.625" in cfg.to_toml() and "prune_min =" not in cfg.to_toml()
+    # the absolute count cannot serve K = 2 and 8 at once, and the message says what to use
+    with pytest.raises(ConfigError, match=r"prune_min=4 with neurons_per_tile=2 \(lower "
+                                          r"prune_min, or set prune_min_fraction instead"):
+        parse_config(config_text(), overrides=["hardware.rows=3", "hardware.cols=4",
+                                               "hardware.neurons_per_tile={choices=[2, 8]}"])
+
+
+def test_a_set_prune_key_replaces_the_other_and_a_fraction_is_in_0_1():
+    cfg = parse_config(config_text(), overrides=["training.prune_min_fraction=0.5"])
+    assert cfg.param("prune_min_fraction").value == 0.5
+    assert build_trial(cfg, resolve_defaults(cfg))[1].prune_min == 4  # 0.5 of K = 8
+    cfg = load_config("default", ["training.prune_min=3"])
+    assert build_trial(cfg, resolve_defaults(cfg))[1].prune_min == 3
+    with pytest.raises(ConfigError, match=r"\[training\]\.prune_min_fraction: must be in "
+                                          r"\[0, 1\], got 1\.5"):
+        parse_config(config_text("training", "prune_min", None),
+                     overrides=["training.prune_min_fraction=1.5"])
+
+
+def test_the_default_config_searches_neurons_per_tile():
+    # issue 17: this override was refused ("prune_min must be <= neurons_per_tile")
+    cfg = load_config("default", ["hardware.neurons_per_tile={choices=[8, 16, 32]}"])
+    assert cfg.param("neurons_per_tile").choices == (8, 16, 32)
+    for k, count in ((8, 5), (16, 10), (32, 20)):
+        spec, train = build_trial(cfg, resolve_defaults(cfg) | {"neurons_per_tile": k})
+        assert (spec.neurons_per_tile, train.prune_min) == (k, count)
 
 
 def test_build_trial_cuts_hop_profile_at_the_trial_grid():

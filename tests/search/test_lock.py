@@ -64,6 +64,54 @@ def test_sigkill_never_leaves_the_lock_stale(tmp_path):
         assert time.monotonic() - started < 1
 
 
+def test_deleting_the_lock_file_under_a_driver_does_not_let_a_second_one_in(tmp_path):
+    holder = ("import sys, time; from pathlib import Path; from search.lock import "
+              "hold_directory\nwith hold_directory(Path(sys.argv[1])):\n"
+              "    print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], env=_env(),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "held\n"
+        (tmp_path / "driver.lock").unlink()
+        with pytest.raises(ResultsError, match=f"{tmp_path} is in use by another mosaic-dse "
+                                               "driver \\(pid unknown\\)"):
+            with hold_directory(tmp_path):
+                pass
+        (tmp_path / "driver.lock").write_text("")  # a new lock file changes nothing either
+        with pytest.raises(ResultsError, match="in use by another mosaic-dse driver"):
+            with hold_directory(tmp_path):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with hold_directory(tmp_path):
+        pass
+
+
+def test_without_directory_locks_a_lock_file_deleted_before_it_is_locked_is_not_held(
+        tmp_path, monkeypatch):
+    import errno
+    import fcntl
+    import stat
+
+    flock, deleted = fcntl.flock, []
+
+    def no_directory_locks(fd, operation):  # noqa: ANN001, ANN202 - NFS-like, and a racer
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        if not deleted:  # another driver deletes the file this one opened and makes a new one
+            deleted.append(True)
+            (tmp_path / "driver.lock").unlink()
+            (tmp_path / "driver.lock").write_text("")
+        return flock(fd, operation)
+
+    monkeypatch.setattr("search.lock.fcntl.flock", no_directory_locks)
+    with hold_directory(tmp_path):
+        assert deleted and (tmp_path / "driver.lock").read_text() == f"{os.getpid()}\n"
+        with pytest.raises(ResultsError, match=f"pid {os.getpid()}"), hold_directory(tmp_path):
+            pass
+
+
 @pytest.mark.slow
 def test_a_second_driver_exits_2_and_the_first_keeps_every_row(data_root, tmp_path, capsys):
     sets = tiny_sets(data_root, tmp_path, "dup", 2, "training.epochs=1",

@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.io import read_table
-from analysis.schema import CONFIG_KEY, VERSIONS_KEY, package_versions
+from analysis.schema import CONFIG_KEY, REFERENCE_KEY, VERSIONS_KEY, package_versions
 from hardware.errors import ResultsError
-from search.results import ResultsStore
+from search.layout import ROW_LOG
+from search.results import ResultsStore, close_store, open_store
 from tests.analysis.factories import CONFIG_TEXT, record
 from tests.search.conftest import read_while_writing
 
@@ -30,6 +31,7 @@ def test_same_trial_twice_is_one_row_with_the_latest_values(tmp_path):
     store.add(record("a", 0.5))
     store.add(record("b", 0.6))
     store.add(record("a", 0.7))
+    store.flush()
     trials = _read(tmp_path)
     assert trials["trial_id"].tolist() == ["a", "b"]  # a keeps its position
     assert trials["val_accuracy"].tolist() == [0.7, 0.6]
@@ -42,11 +44,12 @@ def test_resume_loads_existing_rows_and_never_duplicates(tmp_path):
     assert list(resumed.rows_by_trial_id()) == ["a"]
     resumed.add(record("a", 0.5))  # a replayed result after a restart
     resumed.add(record("b", 0.4, chip_memory_cells=50))
+    resumed.close()
     assert _read(tmp_path)["trial_id"].tolist() == ["a", "b"]
 
 
-def test_on_front_and_pareto_file_are_recomputed_on_every_add(tmp_path):
-    store = ResultsStore(tmp_path, CONFIG_TEXT)
+def test_on_front_and_pareto_file_are_recomputed_whenever_the_files_are_written(tmp_path):
+    store = ResultsStore(tmp_path, CONFIG_TEXT, flush_seconds=0)
     store.add(record("a", 0.6, chip_memory_cells=100))
     store.add(record("b", 0.8, chip_memory_cells=300))
     store.add(record("c", 0.5, chip_memory_cells=50))
@@ -64,7 +67,7 @@ def test_on_front_and_pareto_file_are_recomputed_on_every_add(tmp_path):
 
 
 def test_no_temp_files_left_and_files_replaced_atomically(tmp_path, monkeypatch):
-    store = ResultsStore(tmp_path, CONFIG_TEXT)
+    store = ResultsStore(tmp_path, CONFIG_TEXT, flush_seconds=0)
     store.add(record("a", 0.5))
     assert sorted(os.listdir(tmp_path)) == ["pareto.parquet", "trials.parquet"]
     before = (tmp_path / "trials.parquet").read_bytes()
@@ -77,8 +80,12 @@ def test_no_temp_files_left_and_files_replaced_atomically(tmp_path, monkeypatch)
     with pytest.raises(ResultsError, match="cannot write .*trials.parquet: disk full"):
         store.add(record("b", 0.6))
     assert (tmp_path / "trials.parquet").read_bytes() == before  # old file intact
+    # no temp file left; the row that could not be materialised is durable in the row log
+    assert sorted(os.listdir(tmp_path)) == sorted(["pareto.parquet", "trials.parquet", ROW_LOG])
+    monkeypatch.undo()  # disk space freed: opening the directory again replays the log
+    assert list(ResultsStore(tmp_path, CONFIG_TEXT).rows_by_trial_id()) == ["a", "b"]
+    assert _read(tmp_path)["trial_id"].tolist() == ["a", "b"]
     assert sorted(os.listdir(tmp_path)) == ["pareto.parquet", "trials.parquet"]
-    assert list(store.rows_by_trial_id()) == ["a"]
 
 
 def test_a_concurrent_reader_always_sees_a_whole_file(tmp_path):
@@ -102,11 +109,33 @@ def test_metadata_round_trips_config_and_versions(tmp_path):
     assert ("torch" in package_versions()) == ("torch" in sys.modules)
 
 
+def test_reference_point_and_hypervolume_are_stored_in_both_files(tmp_path):
+    store = ResultsStore(tmp_path, CONFIG_TEXT)
+    for r in (record("a", 0.6, 100), record("b", 0.7, 200),
+              record("d", 0.9, 400, mappable=False)):  # not mappable: not considered
+        store.add(r)
+    store.flush()
+    # Reference (0, 1.1 x 200 = 220); HV = (200 - 100) * 0.6 + (220 - 200) * 0.7 = 74
+    for name in ("trials.parquet", "pareto.parquet"):
+        stored = json.loads(pq.read_schema(tmp_path / name).metadata[REFERENCE_KEY.encode()])
+        assert stored["reference_point"] == pytest.approx([0.0, 220.0])
+        assert stored["hypervolume"] == pytest.approx(74.0)
+        assert stored["objectives"] == ["val_accuracy", "chip_memory_cells"]
+    store.add(record("e", 0.8, 300))  # the reference follows the largest considered memory
+    store.flush()
+    stored = json.loads(pq.read_schema(tmp_path / "pareto.parquet").metadata[
+        REFERENCE_KEY.encode()])
+    # Reference (0, 330): HV = 100 * 0.6 + 100 * 0.7 + 30 * 0.8 = 154
+    assert stored["reference_point"] == pytest.approx([0.0, 330.0])
+    assert stored["hypervolume"] == pytest.approx(154.0)
+
+
 def test_types_numpy_values_and_parameter_columns(tmp_path):
     store = ResultsStore(tmp_path, CONFIG_TEXT)
     store.add(record("a", np.float64(0.5), chip_memory_cells=np.int64(100), p1=1,
                      hop_profile=(0.0, np.float32(0.5)), finished_at=0.0))
     store.add(record("b", 0.6, p1=0.5, tau=0.045))  # p1 becomes float; tau appears later
+    store.flush()
     table = pq.read_table(tmp_path / "trials.parquet")
     types = {f.name: str(f.type) for f in table.schema}
     assert types["p1"] == "double" and types["rows"] == "int64" and types["tau"] == "double"
@@ -147,14 +176,32 @@ def test_error_rows_from_crashed_workers_are_stored(tmp_path):
     assert pd.read_parquet(tmp_path / "pareto.parquet").empty
 
 
-def test_two_stores_on_one_directory_keep_each_others_rows(tmp_path):
-    # the driver's proxy gate and the results callback each hold a store of the directory:
-    # every write merges with what the other wrote, so no row is lost
-    gate, callback = ResultsStore(tmp_path, CONFIG_TEXT), ResultsStore(tmp_path, CONFIG_TEXT)
+def test_the_gate_and_the_callback_write_through_one_store(tmp_path):
+    # the driver's proxy gate and the results callback share the directory's one open store:
+    # neither rereads nor overwrites what the other wrote
+    gate, callback = open_store(tmp_path, CONFIG_TEXT), open_store(tmp_path, CONFIG_TEXT)
+    assert gate is callback
     callback.add(record("t1", 0.5))
     gate.add({**record("infeasible-00001", 0.0), "status": "infeasible", "val_accuracy": None})
     callback.add(record("t2", 0.7))
+    close_store(tmp_path)
     rows = ResultsStore(tmp_path, CONFIG_TEXT).rows_by_trial_id()
     assert list(rows) == ["t1", "infeasible-00001", "t2"]
-    assert callback.finished_count() == gate.finished_count() == 3
-    assert callback.trained_count() == 2  # infeasible suggestions never took a trial
+    assert open_store(tmp_path, CONFIG_TEXT) is not gate  # closed: a later open rereads
+    assert open_store(tmp_path, CONFIG_TEXT).trained_count() == 2  # infeasible never trained
+    close_store(tmp_path)
+
+
+def test_opening_rewrites_a_stale_pareto_file_and_removes_temp_files(tmp_path):
+    # a driver SIGKILLed between the trials.parquet and pareto.parquet renames of its last
+    # trial: trials.parquet holds the row, pareto.parquet is the one before, a temp file is left
+    store = ResultsStore(tmp_path, CONFIG_TEXT)
+    store.add(record("a", 0.5, chip_memory_cells=100))
+    stale = (tmp_path / "pareto.parquet").read_bytes()
+    store.add(record("b", 0.9, chip_memory_cells=100))  # dominates a
+    (tmp_path / "pareto.parquet").write_bytes(stale)
+    (tmp_path / ".pareto.parquet.0123456789ab.tmp").write_bytes(b"PAR1 half a file")
+    (tmp_path / ".trials.parquet.ba9876543210.tmp").write_bytes(b"")
+    ResultsStore(tmp_path, CONFIG_TEXT)
+    assert _read(tmp_path, "pareto.parquet")["trial_id"].tolist() == ["b"]
+    assert sorted(os.listdir(tmp_path)) == ["pareto.parquet", "trials.parquet"]

@@ -20,7 +20,7 @@ from tests.search.conftest import tiny_sets
 
 REQUIRED = ["trial_id", "status", "error", "method", "rows", "cols", "neurons_per_tile",
             "cap_nt", "cap_r0", "cap_r1", "hop_energy_pj", "p1", "p3", "lr", "epochs",
-            "batch_size", "w_thr", "prune_min", "tau", "accuracy", "val_accuracy",
+            "batch_size", "w_thr", "prune_min_fraction", "tau", "accuracy", "val_accuracy",
             "train_accuracy", "chip_memory_cells", "memory_cells", "proxy_memory_cells",
             "synapse_cells", "mappable", "violations", "n_links", "n_weights", "hop_profile",
             "energy_pj_per_sample", "train_seconds", "on_front", "seed"]

@@ -119,7 +119,7 @@ def test_describe_space_lists_every_parameter_and_the_grid():
     text = describe_space(cfg)
     for p in cfg.params:
         assert f"\n{p.name} " in text
-    assert "p3                training  choices  0 | 0.1 | 0.2 | 0.3" in text
+    assert "p3                  training  choices  0 | 0.1 | 0.2 | 0.3" in text
     n_fixed = len(cfg.params) - 6
     assert text.splitlines()[-1] == (
         f"6 searched and {n_fixed} fixed parameters, a discrete grid of 972 points; "
