@@ -46,10 +46,12 @@ def _number(v: float) -> str:
 
 @dataclass(frozen=True)
 class Pattern:
-    """Strings matching `regex` in full; `words` describes them in messages."""
+    """Strings matching `regex` in full; `words` describes them in messages. ints: an integer
+    is taken as its text (`checkpoint_every = 2` means "2")."""
 
     regex: str
     words: str
+    ints: bool = False
 
     def __contains__(self, v: str) -> bool:
         return re.fullmatch(self.regex, v) is not None

@@ -32,6 +32,32 @@ if TYPE_CHECKING:  # model.checkpoint imports torch, which the driver does not n
 
 STATE_FILE = "state.npz"
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)")
+# [search].checkpoint_every: "N" epochs (N >= 1) or "Xs" seconds (X > 0)
+CADENCE = re.compile(r"[1-9][0-9]*|(?=[0-9.]*[1-9])[0-9]+(\.[0-9]+)?s")
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a trial checkpoints: after every `epochs`-th epoch, or (epochs 0) after the first
+    epoch that ends `seconds` or more after its last checkpoint (or its start)."""
+
+    epochs: int = 1
+    seconds: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Cadence:
+        """The cadence of a `[search].checkpoint_every` value ("2" or "300s"); ConfigError if
+        it is neither."""
+        from hardware.errors import ConfigError
+
+        if CADENCE.fullmatch(text) is None:
+            raise ConfigError(f"checkpoint_every must be a number of epochs >= 1 or seconds "
+                              f"> 0 such as \"300s\", got {text!r} (set [search].checkpoint_every)")
+        return cls(0, float(text[:-1])) if text.endswith("s") else cls(int(text))
+
+    def due(self, epoch: int, since_last: float) -> bool:
+        """Whether epoch `epoch` (1-based) checkpoints, `since_last` seconds after the last."""
+        return epoch % self.epochs == 0 if self.epochs else since_last >= self.seconds
 
 
 def params_key(params: Mapping[str, Any], searched: Iterable[str]) -> str:
@@ -141,6 +167,12 @@ def latest_checkpoint(ray_storage: str, ray_trial_id: str) -> str | None:
 def trial_checkpoints(ray_storage: str, ray_trial_id: str) -> list[str]:
     """Paths or URIs of every checkpoint with a state file of Ray trial `ray_trial_id` in any
     segment (`<ray_storage>/run-*/trainable_<id>_*/checkpoint_N`), newest first."""
+    return checkpoint_index(ray_storage, {ray_trial_id}).get(ray_trial_id, [])
+
+
+def checkpoint_index(ray_storage: str, ray_trial_ids: set[str]) -> dict[str, list[str]]:
+    """Checkpoints (paths or URIs with a state file, newest first) of each of `ray_trial_ids`
+    that has some, from one pass over the segments' trial directories."""
     from pyarrow import fs
 
     if "://" in ray_storage:
@@ -148,14 +180,45 @@ def trial_checkpoints(ray_storage: str, ray_trial_id: str) -> list[str]:
         prefix = ray_storage[:len(ray_storage) - len(root)] if ray_storage.endswith(root) else ""
     else:
         filesystem, root, prefix = fs.LocalFileSystem(), str(Path(ray_storage)), ""
-    found: list[tuple[int, str, str]] = []
+    found: dict[str, list[tuple[int, str, str]]] = {}
     for segment in _children(filesystem, root, "run-"):
-        for trial in _children(filesystem, segment, f"trainable_{ray_trial_id}_"):
-            for path in _children(filesystem, trial, "checkpoint_"):
+        for trial in _children(filesystem, segment, "trainable_"):
+            # trainable_<id>_<n>_<params>: ids are "<5 hex>_<5 digits>" (tests use shorter ones)
+            parts = trial.rsplit("/", 1)[-1].split("_")
+            ray_id = next((i for i in ("_".join(parts[1:3]), parts[1]) if i in ray_trial_ids), None)
+            for path in _children(filesystem, trial, "checkpoint_") if ray_id else ():
                 match = _CHECKPOINT.fullmatch(path.rsplit("/", 1)[-1])
                 if match and filesystem.get_file_info(f"{path}/{STATE_FILE}").is_file:
-                    found.append((int(match[1]), segment, path))
-    return [prefix + path for _, _, path in sorted(found, reverse=True)]
+                    found.setdefault(ray_id, []).append((int(match[1]), segment, path))
+    return {ray_id: [prefix + path for _, _, path in sorted(paths, reverse=True)]
+            for ray_id, paths in found.items()}
+
+
+def resume_checkpoints(trials: Iterable[Any], ray_storage: str,
+                       searched: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Checkpoints (paths or URIs, newest first) by `params_key` of each trial a resumed search
+    runs again.
+
+    trials: the Optuna study's FrozenTrials after `search.searcher.reconcile_study`. A trial runs
+    again when it waits in the study's queue (its parameters in system_attrs "fixed_params");
+    its checkpoints are those of every Ray trial that ran the same parameters, the latest
+    first. So a trial interrupted twice, the second time before it started again or before its
+    first new checkpoint, still continues from the first run's checkpoints.
+    """
+    from optuna.trial import TrialState
+
+    names = list(searched)
+    trials = sorted(trials, key=lambda t: t.number, reverse=True)
+    waiting = {params_key(t.system_attrs.get("fixed_params", {}), names) for t in trials
+               if t.state == TrialState.WAITING}
+    runs: dict[str, list[str]] = {}
+    for trial in trials:
+        key, ray_id = params_key(trial.params, names), trial.user_attrs.get("ray_trial_id")
+        if key in waiting and ray_id and trial.state != TrialState.WAITING:
+            runs.setdefault(key, []).append(ray_id)
+    index = checkpoint_index(ray_storage, {i for ids in runs.values() for i in ids})
+    found = {key: tuple(p for i in ids for p in index.get(i, ())) for key, ids in runs.items()}
+    return {key: paths for key, paths in found.items() if paths}
 
 
 def _children(filesystem: Any, directory: str, prefix: str) -> list[str]:

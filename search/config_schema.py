@@ -35,6 +35,7 @@ from hardware.keys import (
 )
 from hardware.spec import CAPACITIES, MosaicSpec
 from model.config import DataConfig, TrainConfig
+from search.checkpoints import CADENCE
 from search.space import Param, parse_param
 
 SECTIONS = ("data", "search", "hardware", "training")
@@ -71,9 +72,16 @@ class SearchSettings:
                                           "gate may reject before the search stops and says "
                                           "which ranges to widen", resumable=True)
     max_failures: int = key(2, NON_NEGATIVE, "how often Tune retries a trial whose worker "
-                            "died, from its last per-epoch checkpoint", resumable=True)
+                            "died, from its newest checkpoint", resumable=True)
     early_stop: bool = key(False, None, "stop a trial at epochs 2, 4, 8, ... when a trial on a "
                            "chip with no more memory already beats it there")
+    # each checkpoint costs the driver ~6-11 ms of its main thread (benchmarks/
+    # bench_checkpoint.py): 300 s keeps that to a few ms per trial (README, Configs)
+    checkpoint_every: str = key("300s", Pattern(CADENCE.pattern, "a number of epochs >= 1 (2) "
+                                                "or seconds > 0 (\"300s\")", ints=True),
+                                "how often a trial saves a checkpoint: \"N\" epochs (every N-th) "
+                                "or \"Xs\" seconds (the first epoch X s after the last one)",
+                                resumable=True)
 
 
 _DATACLASSES = {"data": DataConfig, "search": SearchSettings, "hardware": MosaicSpec,
@@ -99,6 +107,10 @@ class KeyRule:
         what: which part of the entry is checked ("low", "choice", ...), for the message.
         """
         label = f"{what} " if what else ""
+        if isinstance(self.allowed, Pattern) and self.allowed.ints:
+            if not _has_type(value, int) and not _has_type(value, str):
+                raise ConfigError(f"{label}must be {self.allowed}, got {value!r}")
+            value = str(value)
         if not _has_type(value, self.type):
             listed = self.ports and what and isinstance(value, list)
             extra = " (8-port lists only as a fixed value)" if listed else ""

@@ -100,8 +100,9 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
             store = open_store(directory, cfg.to_toml())
             rows = store.rows_by_trial_id()
             check_journal(directory / JOURNAL, rows)
-            previous = previous_checkpoints(reconcile_study(open_storage(directory), rows),
-                                            ray_storage, cfg)
+            storage = open_storage(directory)
+            reconcile_study(storage, rows)
+            previous = previous_checkpoints(storage, ray_storage, cfg)
             trained = store.trained_count()
         finally:
             close_store(directory)
@@ -138,19 +139,21 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     return SearchOutcome(directory, done, cfg.search.trials, done - trained)
 
 
-def previous_checkpoints(requeued: list[tuple[dict[str, Any], str]], ray_storage: str,
+def previous_checkpoints(storage: Any, ray_storage: str,
                          cfg: SearchConfig) -> dict[str, tuple[str, ...]]:
-    """Checkpoints (paths or URIs, newest first) by parameter key of each re-enqueued trial
-    that has some."""
-    from search.checkpoints import params_key, trial_checkpoints
+    """Checkpoints (paths or URIs, newest first) by parameter key of each trial the resumed
+    search runs again (`search.checkpoints.resume_checkpoints`); storage: the Optuna journal."""
+    import optuna
 
-    found = {}
-    searched = [p.name for p in cfg.searched]
-    for params, ray_trial_id in requeued:
-        paths = trial_checkpoints(ray_storage, ray_trial_id) if ray_trial_id else []
-        if paths:
-            found[params_key(params, searched)] = tuple(paths)
-    return found
+    from search.checkpoints import resume_checkpoints
+    from search.searcher import STUDY_NAME
+
+    try:
+        study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    except KeyError:
+        return {}
+    return resume_checkpoints(study.get_trials(deepcopy=False), ray_storage,
+                              (p.name for p in cfg.searched))
 
 
 def _scheduler(cfg: SearchConfig) -> Any:

@@ -73,3 +73,27 @@ def test_a_checkpoint_without_a_key_is_refused(state, key):
 def test_a_partial_adam_state_is_refused(state):
     with pytest.raises(CheckpointError, match="only.*of w_rec's Adam state"):
         check_state({k: v for k, v in state.items() if k != "w_rec.step"}, SHAPE)
+
+
+def test_a_mosaic_run_resumed_from_a_checkpoint_continues_its_weight_noise_exactly():
+    # issue 18: the Mosaic baseline draws weight noise in every training forward pass from its
+    # own generator; a run continued from the checkpoint after epoch 2 must match the
+    # uninterrupted run bit for bit, which it does only if that generator's state was saved.
+    import torch
+
+    spec, data = make_spec(2, 2, 4), pattern_dataset()
+    cfg = dataclasses.replace(CFG, method="mosaic", mosaic_noise=0.2, epochs=4)
+    full = train(spec, cfg, data, DATA_CFG)
+    state = saved_state(cfg, epoch=2)
+    assert "noise_gen" in state
+    resumed = train(spec, cfg, data, DATA_CFG, state=state)
+    assert resumed.loss_curve == full.loss_curve
+    np.testing.assert_array_equal(resumed.w_rec, full.w_rec)
+    np.testing.assert_array_equal(resumed.w_in, full.w_in)
+    # the check can fail: a noise generator restarted at its seed gives another run
+    fresh = torch.Generator().manual_seed(cfg.seed + 2).get_state().numpy()
+    restarted = train(spec, cfg, data, DATA_CFG, state=state | {"noise_gen": fresh})
+    assert restarted.loss_curve[2:] != full.loss_curve[2:]
+    with pytest.raises(CheckpointError, match="lacks noise_gen"):  # a state that lost it
+        train(spec, cfg, data, DATA_CFG, state={k: v for k, v in state.items()
+                                                if k != "noise_gen"})

@@ -166,6 +166,16 @@ def _trial(monkeypatch, cfg, data, fake, previous=()) -> dict:
     return json.loads(fake.results[-1]["record"])
 
 
+def _fixed_tiny(data_root, *sets: str):
+    """The tiny config with 3 epochs and every parameter fixed (a trial's params are {})."""
+    from search.config import load_config
+
+    return load_config("tiny", [f"data.root={str(data_root)!r}", "training.epochs=3",
+                                "hardware.cap_r0=8", "hardware.cap_r1=16", "training.p1=0.8",
+                                "training.p3=0.1", "training.lr=0.005",
+                                "training.method='routing_aware'", *sets])
+
+
 def test_a_trial_resumed_from_a_damaged_checkpoint_falls_back_and_says_so(
         data_root, tmp_path, monkeypatch):
     # issue 16 H3/M2: a resumed trial whose newest checkpoint is a zero-byte state.npz (the
@@ -174,12 +184,8 @@ def test_a_trial_resumed_from_a_damaged_checkpoint_falls_back_and_says_so(
     from ray import tune
 
     from model.data import load_dataset
-    from search.config import load_config
 
-    cfg = load_config("tiny", [f"data.root={str(data_root)!r}", "training.epochs=3",
-                               "hardware.cap_r0=8", "hardware.cap_r1=16", "training.p1=0.8",
-                               "training.p3=0.1", "training.lr=0.005",
-                               "training.method='routing_aware'"])
+    cfg = _fixed_tiny(data_root, "search.checkpoint_every=1")
     data = load_dataset(cfg.data)
     whole = FakeTune(tmp_path / "whole")
     reference = _trial(monkeypatch, cfg, data, whole)
@@ -199,3 +205,100 @@ def test_a_trial_resumed_from_a_damaged_checkpoint_falls_back_and_says_so(
     assert retried["status"] == "ok" and retried["resumed_from_epoch"] == 0
     assert retried["error"].startswith("restarted from epoch 0, skipping damaged checkpoints")
     assert retried["val_accuracy"] == reference["val_accuracy"]
+
+
+def test_a_trial_checkpoints_on_its_cadence(data_root, tmp_path, monkeypatch):
+    # issue 15: every 2nd epoch of 3 is one checkpoint (after epoch 2); every epoch still reports
+    from model.data import load_dataset
+
+    cfg = _fixed_tiny(data_root, "search.checkpoint_every=2")
+    fake = FakeTune(tmp_path)
+    row = _trial(monkeypatch, cfg, load_dataset(cfg.data), fake)
+    assert row["status"] == "ok"
+    assert [r.get("epoch") for r in fake.results] == [1, 2, 3, None]
+    assert len(fake.checkpoints) == 1
+    with np.load(Path(fake.checkpoints[0]) / STATE_FILE) as saved:
+        assert int(saved["epoch"]) == 2
+
+
+def test_the_epoch_reporter_checkpoints_when_the_cadence_is_due(monkeypatch):
+    from ray import tune
+
+    from model.train import EpochReport
+    from search.checkpoints import Cadence
+    from search.trainable import EpochReporter
+
+    checkpointed = []
+    monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: checkpointed.append(
+        checkpoint is not None))
+    ticks = iter([100.0, 104.0, 111.0, 115.0, 120.0, 140.0, 141.0])  # start, then each epoch
+
+    def epochs(reporter, n):
+        checkpointed.clear()
+        for epoch in range(1, n + 1):
+            reporter(EpochReport(epoch, n, 0.5, 0.25, 0.01, 4), lambda: {"epoch": np.array(1)})
+        return list(checkpointed)
+
+    # 10 s cadence: epochs end 4, 11, 15, 20, 40, 41 s after the start; due at 11 (11 s after
+    # the start), 40 (29 s after 11); at 20 only 9 s have passed since 11
+    seconds = EpochReporter(5.0, Cadence(0, 10.0), clock=lambda: next(ticks))
+    assert epochs(seconds, 6) == [False, True, False, False, True, False]
+    assert epochs(EpochReporter(5.0, Cadence(3)), 7) == [False, False, True, False, False, True,
+                                                           False]
+    assert epochs(EpochReporter(5.0, Cadence(1)), 3) == [True, True, True]
+
+
+def _study_with(runs):
+    """An in-memory Optuna study of the searcher's shape: `runs` are (state, lr, ray trial id)
+    in trial order; state WAITING enqueues lr."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for state, lr, ray_id in runs:
+        if state == TrialState.WAITING:
+            study.enqueue_trial({"lr": lr}, skip_if_exists=False)
+            continue
+        study.enqueue_trial({"lr": lr}, skip_if_exists=False)
+        trial = study.ask({"lr": FloatDistribution(1e-3, 1e-2, log=True)})
+        trial.set_user_attr("ray_trial_id", ray_id)
+        if state == TrialState.COMPLETE:
+            study.tell(trial, [0.5, 100.0])
+        elif state == TrialState.FAIL:
+            study.tell(trial, state=TrialState.FAIL)
+    return study.get_trials(deepcopy=False)
+
+
+def test_a_trial_interrupted_twice_continues_from_the_first_runs_checkpoints(tmp_path):
+    # issue 16 (low): the first resume's run of an unfinished trial is killed before it saved a
+    # checkpoint (or before it started): the second resume must still find the first run's.
+    from optuna.trial import TrialState
+
+    from search.checkpoints import resume_checkpoints
+
+    ray = tmp_path / "ray"
+    first = [_checkpoint(ray, "run-1", "trainable_aaaaa_00000_0_lr=0.005", i) for i in (0, 1)]
+    other = _checkpoint(ray, "run-1", "trainable_aaaaa_00001_1_lr=0.002", 0)
+    (ray / "run-2" / "trainable_bbbbb_00000_0_lr=0.005").mkdir(parents=True)  # no checkpoint
+    key = params_key({"lr": 0.005}, ["lr"])
+    # killed again before the re-run saved a checkpoint: RUNNING was told FAIL and re-enqueued
+    killed_running = _study_with([(TrialState.FAIL, 0.005, "aaaaa_00000"),
+                                  (TrialState.COMPLETE, 0.002, "aaaaa_00001"),
+                                  (TrialState.FAIL, 0.005, "bbbbb_00000"),
+                                  (TrialState.WAITING, 0.005, "")])
+    expected = {key: (str(first[1]), str(first[0]))}
+    assert resume_checkpoints(killed_running, str(ray), ["lr"]) == expected
+    # killed again before the re-enqueued trial started: it still waits in the queue
+    killed_waiting = _study_with([(TrialState.FAIL, 0.005, "aaaaa_00000"),
+                                  (TrialState.COMPLETE, 0.002, "aaaaa_00001"),
+                                  (TrialState.WAITING, 0.005, "")])
+    assert resume_checkpoints(killed_waiting, str(ray), ["lr"]) == expected
+    # the re-run had saved one: it comes first, the first run's after it (fallbacks)
+    second = _checkpoint(ray, "run-2", "trainable_bbbbb_00000_0_lr=0.005", 0)
+    assert resume_checkpoints(killed_running, str(ray), ["lr"]) == {
+        key: (str(second), str(first[1]), str(first[0]))}
+    finished = _study_with([(TrialState.COMPLETE, 0.002, "aaaaa_00001")])
+    assert resume_checkpoints(finished, str(ray), ["lr"]) == {}  # nothing to run again
+    assert other.exists()

@@ -98,6 +98,11 @@ ERRORS = [
     ("search", "gpus_per_trial", "-1", "[search].gpus_per_trial: must be >= 0, got -1.0"),
     ("search", "name", '"a/b"', "[search].name: must be a plain directory name"),
     ("search", "trials", "{ low = 1, high = 3 }", "[search].trials: must be a fixed value"),
+    ("search", "checkpoint_every", "0", "[search].checkpoint_every: must be a number of epochs "
+     '>= 1 (2) or seconds > 0 ("300s"), got \'0\''),
+    ("search", "checkpoint_every", '"0s"', "checkpoint_every: must be a number of epochs"),
+    ("search", "checkpoint_every", '"2m"', "checkpoint_every: must be a number of epochs"),
+    ("search", "checkpoint_every", "1.5", "checkpoint_every: must be a number of epochs"),
     ("data", "dataset", '"mnist"', "[data].dataset: must be one of synthetic, shd"),
     ("data", "n_inputs", "0", "[data].n_inputs: must be in [1, 700], got 0"),
     ("data", "n_inputs", "40", "[data].n_inputs: 40 inputs need ceil(40/8) = 5 input tiles but "
@@ -347,3 +352,17 @@ def test_search_settings_carry_the_proxy_rule():
     assert (cfg.search.proxy_seeds, cfg.search.proxy_threshold) == (3, 0.75)
     with pytest.raises(ConfigError, match=r"\[search\]\.proxy_threshold: must be in \[0, 1\]"):
         parse_config(config_text(), overrides=["search.proxy_threshold=2"])
+
+
+def test_checkpoint_every_takes_epochs_or_seconds_and_may_change_on_resume():
+    from search.checkpoints import Cadence
+
+    assert parse_config(config_text()).search.checkpoint_every == "300s"
+    for value, text, cadence in (("3", "3", Cadence(3)), ('"3"', "3", Cadence(3)),
+                                 ('"0.5s"', "0.5s", Cadence(0, 0.5)),
+                                 ('"120s"', "120s", Cadence(0, 120.0))):
+        cfg = parse_config(config_text(), overrides=[f"search.checkpoint_every={value}"])
+        assert cfg.search.checkpoint_every == text
+        assert Cadence.parse(cfg.search.checkpoint_every) == cadence
+        assert parse_config(cfg.to_toml()) == cfg
+        assert config_fingerprint(cfg) == config_fingerprint(parse_config(config_text()))

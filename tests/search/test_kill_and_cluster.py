@@ -131,10 +131,11 @@ def _trial_workers(driver: int) -> list[int]:
 
 
 def _search(tmp_path: Path, data_root: Path, name: str) -> subprocess.Popen:
-    # one fixed configuration, so both searches train the same network
+    # one fixed configuration, so both searches train the same network; a checkpoint after
+    # every epoch, so the tests can kill it after the second
     sets = tiny_sets(data_root, tmp_path, name, 1, "training.epochs=6", "hardware.cap_r0=8",
                      "hardware.cap_r1=16", "training.method=routing_aware", "training.p1=0.8",
-                     "training.p3=0.1", "training.lr=0.005")
+                     "training.p3=0.1", "training.lr=0.005", "search.checkpoint_every=1")
     return subprocess.Popen([*CLI, "search", "--config", "tiny", "--quiet",
                              *[f"--set={s}" for s in sets]], env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -199,3 +200,37 @@ def test_a_driver_resumed_after_sigkill_continues_the_unfinished_trial_from_its_
     assert len(resumed) == 1 and resumed[0]["resumed_from_epoch"] >= 2
     for key in ("val_accuracy", "accuracy", "n_links", "memory_cells", "hop_profile"):
         assert resumed[0][key] == whole[key], key
+
+
+@pytest.mark.slow
+def test_a_search_interrupted_twice_continues_from_the_first_runs_checkpoint(
+        data_root, tmp_path, uninterrupted):
+    # issue 16 (low): the first resume is killed after it re-queued the unfinished trial but
+    # before that trial ran again; the second resume must still continue it from epoch 2.
+    directory = tmp_path / "twice"
+    proc = _search(tmp_path, data_root, "twice")
+    try:
+        _wait_for_second_checkpoint(directory, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    journal = directory / "optuna-journal.log"
+    resume = subprocess.Popen([*CLI, "resume", str(directory), "--quiet"], env=_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:  # the re-queued trial is in the journal; Ray takes seconds to start after that
+        deadline = time.monotonic() + 120
+        while "fixed_params" not in journal.read_text():
+            assert resume.poll() is None and time.monotonic() < deadline, "nothing re-queued"
+            time.sleep(0.02)
+    finally:
+        os.killpg(resume.pid, signal.SIGKILL)
+        resume.wait()
+    assert not (directory / "trials.parquet").exists()
+    done = subprocess.run([*CLI, "resume", str(directory), "--quiet"], env=_env(),
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = pq.read_table(directory / "trials.parquet").to_pylist()
+    assert len(rows) == 1 and rows[0]["resumed_from_epoch"] >= 2
+    for key in ("val_accuracy", "accuracy", "n_links", "memory_cells", "hop_profile"):
+        assert rows[0][key] == uninterrupted[key], key
