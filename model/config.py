@@ -17,6 +17,7 @@ CHIP_BUDGETS = ("profile", "total", "fill")
 CHIP_ORDERS = ("uniform", "nearest")
 DATASETS = ("synthetic", "shd", "auto")
 CHANNEL_REDUCTIONS = ("sum", "stride")
+AUTO_THREADS = 1  # torch threads for threads = "auto" (benchmarks/bench_train.py --load)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class TrainConfig:
     device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
     input_gain: input weights start N(0, (input_gain / sqrt(K * E[x^2]))^2) (E over training
     inputs), so each input-tile neuron's input current has a std of about input_gain.
+    threads: torch's CPU threads during the run, an int >= 1 or "auto" (= AUTO_THREADS, 1:
+    measured with benchmarks/bench_train.py, two threads are no faster at these sizes and
+    collapse when other work shares the cores).
     """
 
     method: str = "routing_aware"
@@ -115,3 +119,4 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = False
     input_gain: float = 1.0
+    threads: int | str = "auto"

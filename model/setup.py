@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from hardware.errors import ConfigError
 from hardware.spec import MosaicSpec
 from model.config import (
+    AUTO_THREADS,
     CHIP_BUDGETS,
     CHIP_ORDERS,
     LR_SCHEDULES,
@@ -69,6 +70,7 @@ def validate_setup(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset,
         (cfg.alpha >= 0, "training", "alpha", ">= 0"),
         (cfg.input_gain > 0, "training", "input_gain", "> 0"),
         (cfg.mosaic_noise >= 0, "training", "mosaic_noise", ">= 0"),
+        (_threads_valid(cfg.threads), "training", "threads", '"auto" or an integer >= 1'),
         (data_cfg.duration > 0, "data", "duration", "> 0 seconds"),
     )
     for ok, section, key, rule in checks:
@@ -83,6 +85,18 @@ def validate_setup(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset,
                           f"{k} rows but the chip has {spec.n_tiles} tiles (lower [data].n_inputs)")
     if len(data.train_y) == 0:
         raise ConfigError("the training split is empty (lower [data].val_fraction or add data)")
+
+
+def _threads_valid(threads: object) -> bool:
+    return threads == "auto" or (type(threads) is int and threads >= 1)
+
+
+def torch_threads(threads: int | str) -> int:
+    """The torch CPU thread count of [training].threads ("auto" -> AUTO_THREADS)."""
+    if not _threads_valid(threads):
+        raise ConfigError(f'threads must be "auto" or an integer >= 1, got {threads!r} '
+                          "(set [training].threads)")
+    return AUTO_THREADS if threads == "auto" else int(threads)
 
 
 def epoch_bar(cfg: TrainConfig, start_epoch: int = 0) -> Iterable[int]:

@@ -36,7 +36,7 @@ from model.evaluation import Evaluation, evaluate_split, to_tensor
 from model.methods import PENALTIES, get_method
 from model.network import TiledLIF, decay_factor, readout_logits
 from model.optim import MaskedAdam
-from model.setup import epoch_bar, learning_rate, validate_setup
+from model.setup import epoch_bar, learning_rate, torch_threads, validate_setup
 
 if TYPE_CHECKING:
     from model.data import BinnedDataset
@@ -342,10 +342,21 @@ def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: Dat
     on_epoch(report, checkpoint): called after every epoch; checkpoint() gives the run's state
     to save. state: such a checkpoint to continue from (same spec, cfg and data).
     Raises ConfigError / LinksError for settings that cannot work; a diverging run returns
-    diverged=True with a message instead.
+    diverged=True with a message instead. Runs on cfg.threads torch threads ("auto": 1) and
+    restores the caller's count.
     """
     validate_setup(spec, cfg, data, data_cfg)
     get_method(cfg.method)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(torch_threads(cfg.threads))
+    try:
+        return _train(spec, cfg, data, data_cfg, on_epoch, state)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig,
+           on_epoch: OnEpoch | None, state: dict[str, np.ndarray] | None) -> TrainResult:
     start = time.perf_counter()
     run = build_run(spec, cfg, data, data_cfg, resolve_device(cfg.device))
     run.initial_rate = initial_rate(run, data)

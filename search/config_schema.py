@@ -140,13 +140,14 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
                  "mosaic_clip_std": NON_NEGATIVE, "mosaic_noise": NON_NEGATIVE,
                  "chip_budget": CHIP_BUDGETS, "chip_order": CHIP_ORDERS,
                  "seed": SEED,
-                 "input_gain": POSITIVE,
+                 "input_gain": POSITIVE, "threads": AT_LEAST_1,
                  "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
 }
 _DATACLASSES = {"data": DataConfig, "search": SearchSettings, "hardware": MosaicSpec,
                 "training": TrainConfig}
 _NOT_KEYS = frozenset({"hop_profile", "progress"})  # from p1, p3, ... / a CLI flag
-_FIXED_ONLY = frozenset({"device"})
+_FIXED_ONLY = frozenset({"device", "threads"})
+_INT_OR_AUTO = frozenset({"threads"})  # an int, or the string "auto"
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -159,6 +160,7 @@ class KeyRule:
     allowed: Bound | Pattern | tuple[str, ...] | None = None
     searchable: bool = False
     ports: bool = False  # router port capacities: an int, or 8 ints as a fixed value
+    auto: bool = False  # the string "auto" is allowed besides the type
 
     def check(self, value: Any, what: str = "") -> Any:
         """`value` converted to the key's type; ConfigError (without the key) if not allowed.
@@ -166,9 +168,12 @@ class KeyRule:
         what: which part of the entry is checked ("low", "choice", ...), for the message.
         """
         label = f"{what} " if what else ""
+        if self.auto and value == "auto":
+            return value
         if not _has_type(value, self.type):
             listed = self.ports and what and isinstance(value, list)
             extra = " (8-port lists only as a fixed value)" if listed else ""
+            extra = ' or "auto"' if self.auto else extra
             raise ConfigError(f"{label}must be {_TYPE_WORDS[self.type]}{extra}, got {value!r}")
         value = float(value) if self.type is float else value
         if isinstance(value, float) and not math.isfinite(value):
@@ -202,12 +207,13 @@ def _section_rules(section: str) -> Mapping[str, KeyRule]:
     hints = get_type_hints(cls)
     rules = {}
     for f in fields(cls):
-        ports = f.name.startswith("cap_")
-        kind = int if ports else hints[f.name]
+        ports, auto = f.name.startswith("cap_"), f.name in _INT_OR_AUTO
+        kind = int if ports or auto else hints[f.name]
         if f.name in _NOT_KEYS or kind not in _TYPE_WORDS:
             continue
         searchable = section in SEARCHED_SECTIONS and f.name not in _FIXED_ONLY
-        rules[f.name] = KeyRule(kind, f.default, _BOUNDS[section].get(f.name), searchable, ports)
+        rules[f.name] = KeyRule(kind, f.default, _BOUNDS[section].get(f.name), searchable, ports,
+                                auto)
     return MappingProxyType(rules)
 
 

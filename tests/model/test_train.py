@@ -172,11 +172,26 @@ def test_empty_validation_split_gives_nan(data):
     ({"batch_size": 0}, "batch_size must be >= 1"),
     ({"lr_decay": 1.5}, "lr_decay must be in (0, 1]"),
     ({"device": "tpu"}, "device must be auto, cpu or cuda[:i], got 'tpu'"),
+    ({"threads": 0}, 'threads must be "auto" or an integer >= 1, got 0'),
+    ({"threads": "two"}, 'threads must be "auto" or an integer >= 1, got \'two\''),
 ])
 def test_bad_config_raises(change, message, data):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):
         train(make_spec(2, 2, 4), dataclasses.replace(FAST, **change), data, DATA_CFG)
+
+
+@pytest.mark.parametrize("threads, during", [("auto", 1), (3, 3)])
+def test_training_runs_on_its_threads_and_restores_the_callers(threads, during, data):
+    seen = []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(make_spec(2, 2, 4), dataclasses.replace(FAST, epochs=1, threads=threads), data,
+              DATA_CFG, on_epoch=lambda report, state: seen.append(torch.get_num_threads()))
+        assert seen == [during] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_chip_too_small_for_readout_or_inputs(data):
