@@ -73,10 +73,11 @@ class TrainConfig:
     "neuron": rate_reg * mean_i((rate_i - target_rate)^2) with rate_i spikes per bin of neuron i;
     "population" (the original's): rate_reg * (target_rate - 10 * mean(z))^2.
     mosaic_*: the Mosaic baseline (method "mosaic"), the original's constants as defaults:
-    penalty mosaic_lambda * mean(min(exp(mosaic_beta * hops) - 1, e^15) * W^2); after every
-    step beyond the first mosaic_warmup steps, recurrent weights with |w| < mosaic_prune_thr are
-    zeroed (they may grow back); after every step, weights are clipped to +-mosaic_clip_std
-    standard deviations of the recurrent matrix; mosaic_noise: programming noise
+    penalty mosaic_lambda * mean(min(exp(mosaic_beta * hops) - 1, e^15) * W^2); the forward
+    pass uses a copy of the weights (the optimiser keeps the parameters, as in the original): in
+    it, beyond the first mosaic_warmup steps, recurrent weights with |w| < mosaic_prune_thr are
+    zero (they may grow back), and all weights are clipped to +-mosaic_clip_std standard
+    deviations of the (pruned) recurrent and input weights; mosaic_noise: programming noise
     (w + mosaic_noise * max(W) * n on non-zero weights) in training forward passes (0 = off;
     the original's noisy runs use 0.05).
     chip_budget / chip_order (method "chip_aware"): how many links to place within the chip's
