@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ import torch
 
 from hardware.profile import sample_links
 from model.network import TiledLIF, decay_factor, lif_step, readout_logits
+from model.setup import torch_threads
 
 K, BINS, INPUTS, BATCH, CLASSES = 32, 100, 128, 64, 20
 CASES = ((5, 0.02), (5, 0.10), (8, 0.02), (8, 0.10))  # (tiles per side, target firing rate)
@@ -239,14 +242,75 @@ def report(rows: int, net: TiledLIF, seconds: dict[str, float], first: dict[str,
               f"{result.loss:.5f}   dW vs fused {diff:.1e}{ratio}")
 
 
+def busy_processes(n: int) -> list[subprocess.Popen]:
+    """n background Python processes that spin forever (a machine busy with other work)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def throughput_by_threads(step: Callable[[], Step], thread_counts: tuple[int, ...],
+                          rounds: int) -> dict[int, float]:
+    """threads -> median samples/s of `step`, the thread counts interleaved in every round."""
+    times: dict[int, list[float]] = {n: [] for n in thread_counts}
+    for n in thread_counts:  # warm-up per thread count
+        torch.set_num_threads(n)
+        step()
+    for _ in range(rounds):
+        for n in thread_counts:
+            torch.set_num_threads(n)
+            start = time.perf_counter()
+            step()
+            times[n].append(time.perf_counter() - start)
+    return {n: BATCH / float(np.median(t)) for n, t in times.items()}
+
+
+def load_comparison(load: int, rounds: int, device: torch.device) -> None:
+    """Print quiet vs loaded samples/s of the 5x5, 2% training step for 1 and 2 threads."""
+    net = build_network(5, device)
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(BATCH, BINS, INPUTS, generator=gen) < 0.2).float().to(device) * 3.0
+    y = torch.randint(0, CLASSES, (BATCH,), generator=gen).to(device)
+    tune_threshold(net, x, 0.02)
+    kernel = net.kernel_for(BATCH)[0]
+    step = torch_step(kernel_forward(kernel), net, x, y)
+    counts = (1, 2)
+    before = os.getloadavg()[0]  # other work already on the machine makes "quiet" less so
+    quiet = throughput_by_threads(step, counts, rounds)
+    spinners = busy_processes(load)
+    try:
+        time.sleep(1.0)  # let them start spinning
+        loaded = throughput_by_threads(step, counts, rounds)
+        during = os.getloadavg()[0]
+    finally:
+        for process in spinners:
+            process.kill()
+            process.wait()
+    cores = os.cpu_count() or 1
+    print(f"5x5 tiles x {K}, rate 0.02, kernel {kernel!r}; {load} busy processes on {cores} "
+          f"cores; median of {rounds} interleaved rounds; 1-min load average {before:.1f} "
+          f"before, {during:.1f} under load")
+    for n in counts:
+        share = min(1.0, cores / (load + n) * n / min(n, cores))
+        print(f"  {n} thread{'s' if n > 1 else ' '}  quiet {quiet[n]:7.1f} samples/s   under "
+              f"load {loaded[n]:7.1f}   loaded / quiet {loaded[n] / quiet[n]:.2f}x   "
+              f"(fair share of the cores: {share:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5x5 only, fewer rounds")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", default="auto", help='torch threads: "auto" (1) or N')
+    parser.add_argument("--load", type=int, default=None, metavar="N",
+                        help="compare 1 and 2 threads quiet vs under N busy processes")
     args = parser.parse_args()
     device = torch.device(args.device)
+    threads = args.threads if args.threads == "auto" else int(args.threads)
+    torch.set_num_threads(torch_threads(threads))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
+    if args.load is not None:
+        load_comparison(args.load, 3 if args.quick else 7, device)
+        return
     print(f"batch {BATCH}, {BINS} bins, {INPUTS} inputs; forward + backward; median of "
           f"interleaved rounds after one warm-up step each")
     for rows, target in CASES:

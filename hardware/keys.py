@@ -53,8 +53,10 @@ class Pattern:
     words: str
     ints: bool = False
 
-    def __contains__(self, v: str) -> bool:
-        return re.fullmatch(self.regex, v) is not None
+    def __contains__(self, v: str | int) -> bool:
+        if self.ints and isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        return isinstance(v, str) and re.fullmatch(self.regex, v) is not None
 
     def __str__(self) -> str:
         return self.words

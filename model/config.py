@@ -28,6 +28,7 @@ CHIP_BUDGETS = ("profile", "total", "fill")
 CHIP_ORDERS = ("uniform", "nearest")
 DATASETS = ("synthetic", "shd", "auto")
 CHANNEL_REDUCTIONS = ("sum", "stride")
+AUTO_THREADS = 1  # torch threads for threads = "auto" (benchmarks/bench_train.py --load)
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,14 @@ class TrainConfig:
     mosaic_lambda: float = key(0.1, NON_NEGATIVE, "Mosaic baseline: penalty mosaic_lambda * "
                                "mean(min(exp(mosaic_beta * hops) - 1, e^15) * W^2)")
     mosaic_beta: float = key(8.0, NON_NEGATIVE, "Mosaic baseline: hop exponent of the penalty")
-    mosaic_prune_thr: float = key(5e-4, NON_NEGATIVE, "Mosaic baseline: after mosaic_warmup "
-                                  "steps, recurrent weights with |w| below this are zeroed "
-                                  "after every step (they may grow back)")
+    mosaic_prune_thr: float = key(5e-4, NON_NEGATIVE, "Mosaic baseline: beyond the first "
+                                  "mosaic_warmup steps, recurrent weights with |w| below this "
+                                  "are zero in the forward pass's copy of the weights (the "
+                                  "optimiser keeps the parameters, as in the original)")
     mosaic_warmup: int = key(10, NON_NEGATIVE, "Mosaic baseline: steps before pruning starts")
-    mosaic_clip_std: float = key(2.5, NON_NEGATIVE, "Mosaic baseline: weights clipped to +- "
-                                 "this many standard deviations of the recurrent matrix")
+    mosaic_clip_std: float = key(2.5, NON_NEGATIVE, "Mosaic baseline: the forward copy's "
+                                 "weights clipped to +- this many standard deviations of the "
+                                 "(pruned) recurrent and input weights")
     mosaic_noise: float = key(0.0, NON_NEGATIVE, "Mosaic baseline: programming noise w + "
                               "mosaic_noise * max(W) * n on non-zero weights in training "
                               "forward passes (0 = off; the original's noisy runs use 0.05)")
@@ -128,3 +131,9 @@ class TrainConfig:
     input_gain: float = key(1.0, POSITIVE, "input weights start N(0, (input_gain / sqrt(K * "
                             "E[x^2]))^2), so each input-tile neuron's input current has a std "
                             "of about input_gain")
+    threads: str = key("auto", Pattern(r"auto|[1-9][0-9]*", '"auto" or an integer >= 1',
+                                       ints=True),
+                       "torch CPU threads of the run: auto (= 1: measured with "
+                       "benchmarks/bench_train.py, two threads are no faster at these sizes and "
+                       "collapse when other work shares the cores) or an integer",
+                       searchable=False)

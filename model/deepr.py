@@ -4,8 +4,9 @@ A link (i -> t), t != tile(i), carries K weights W[i, t*K:(t+1)*K]; intra-tile b
 links and are never rewired. What each method does is its record in `model.methods`; this
 module implements each named strategy once (DESIGN.md 4):
 - pruning "deepr": once per epoch, links with fewer than min(prune_min, K) of their K weights at
-  |w| >= w_thr are removed; pruning "weights" (Mosaic) removes single weights during training
-  (`model.train`), and a link lives while any of its K weights is non-zero.
+  |w| >= w_thr are removed; pruning "weights" (Mosaic) zeroes single weights in the forward
+  copy during training (`model.train`), and a link is any inter-tile block of that copy with a
+  non-zero weight.
 - regrowth "per_distance": every (source tile s, hop distance d) group is refilled to exactly
   `budget[s, d]` links, uniformly among its inactive eligible pairs; "uniform": the total budget
   is refilled uniformly over all eligible pairs. Every regrown link gets fresh weights and zero

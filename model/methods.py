@@ -12,7 +12,7 @@ Strategies:
   trial's chip still hosts the network, up to `chip_budget`).
 - pruning: "deepr" (once per epoch, links with fewer than prune_min of their K weights at
   |w| >= w_thr) or "weights" (every step after a warm-up, each weight with |w| below
-  mosaic_prune_thr; a link lives while any of its K weights does).
+  mosaic_prune_thr is zero in the forward copy; a link lives while any of its K weights does).
 - regrowth: "per_distance" (back to the exact per-(tile, distance) budget), "uniform" (back to
   the total budget, any distance), "chip" (back to `chip_budget`, each new link kept only
   while the chip hosts the network) or "none".

@@ -21,6 +21,7 @@ spike counts of the last `n_classes` neurons.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ from model.block_lif import block_lif_recurrence, block_sources, blocks_pay, pac
 from model.surrogate import spike_fn, surrogate_derivative
 
 RESETS = ("detached", "original")
+# (masked w_in, masked w_rec) -> their forward copy, values only (see TiledLIF.weights)
+WeightRule = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def check_reset(reset: str) -> None:
@@ -224,6 +227,8 @@ class TiledLIF(nn.Module):
         self.decay, self.threshold, self.reset = decay, threshold, reset
         # relative weight noise in training forward passes (Mosaic baseline), from noise_gen
         self.noise, self.noise_gen = 0.0, None
+        # the forward copy's rule (Mosaic baseline's pruning and clipping), see `weights`
+        self.weight_rule: WeightRule | None = None
         # Only the first ceil(n_inputs / K) tiles have input rows: the input matmul skips the rest.
         self.input_columns = min(n_neurons, -(-n_inputs // neurons_per_tile) * neurons_per_tile)
         self.w_in = nn.Parameter(torch.zeros(n_inputs, n_neurons))
@@ -238,11 +243,24 @@ class TiledLIF(nn.Module):
         self.rec_mask.copy_(mask)
         return self.rec_mask
 
-    def effective_weights(self) -> torch.Tensor:
-        """float (N, N): the masked recurrent weights; while training with `noise` > 0, the
-        Mosaic baseline's programming noise: every non-zero weight w + noise * max(W) * n,
-        n ~ N(0, 1) (one draw per call), clipped to [-1, 1], with a straight-through gradient."""
-        w_rec = self.w_rec * self.rec_mask
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w_in float (n_inputs, N), w_rec float (N, N)): the masked weights the forward pass
+        uses. With a `weight_rule`, their values are the rule's forward copy of the masked
+        parameters and the gradient passes straight through to the parameters (the Mosaic
+        baseline: the optimiser keeps the parameters, the copy is never written back)."""
+        w_in, w_rec = self.w_in * self.in_mask, self.w_rec * self.rec_mask
+        if self.weight_rule is None:
+            return w_in, w_rec
+        with torch.no_grad():
+            copy_in, copy_rec = self.weight_rule(w_in.detach(), w_rec.detach())
+        return w_in + (copy_in - w_in).detach(), w_rec + (copy_rec - w_rec).detach()
+
+    def effective_weights(self, w_rec: torch.Tensor | None = None) -> torch.Tensor:
+        """float (N, N): the recurrent weights of `weights` (or `w_rec`); while training with
+        `noise` > 0, the Mosaic baseline's programming noise: every non-zero weight
+        w + noise * max(W) * n, n ~ N(0, 1) (one draw per call), clipped to [-1, 1], with a
+        straight-through gradient."""
+        w_rec = self.weights()[1] if w_rec is None else w_rec
         if self.noise > 0 and self.training:
             draw = torch.randn(w_rec.shape, generator=self.noise_gen, device=w_rec.device)
             with torch.no_grad():
@@ -251,13 +269,18 @@ class TiledLIF(nn.Module):
             w_rec = w_rec + (noisy - w_rec).detach()
         return w_rec
 
-    def input_currents(self, x: torch.Tensor, bin_major: bool = False) -> torch.Tensor:
+    def input_currents(self, x: torch.Tensor, bin_major: bool = False,
+                       w_in: torch.Tensor | None = None) -> torch.Tensor:
         """Input currents float (B, T, N) of inputs x float (B, T, n_inputs), one matmul.
 
-        bin_major: the result is a view of (T, N, B) memory, the block kernel's layout, so the
-        kernel needs no transposing copy (same values)."""
+        w_in: the input weights of `weights` (default: the masked parameters). bin_major: the
+        result is a view of (T, N, B) memory, the block kernel's layout, so the kernel needs
+        no transposing copy (same values)."""
         cols, n = self.input_columns, self.w_rec.shape[0]
-        w = self.w_in[:, :cols] * self.in_mask[:, :cols]
+        if w_in is None:
+            w = self.w_in[:, :cols] * self.in_mask[:, :cols]
+        else:
+            w = w_in[:, :cols]
         if bin_major:
             currents = torch.matmul(w.t(), x.permute(1, 2, 0))  # (T, cols, B)
             return nn.functional.pad(currents, (0, 0, 0, n - cols)).permute(2, 0, 1)
@@ -282,8 +305,9 @@ class TiledLIF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes float (B, T, N) in {0, 1} for inputs x float (B, T, n_inputs)."""
         kernel, sources = self.kernel_for(x.shape[0])
-        currents = self.input_currents(x, bin_major=kernel == "blocks")
-        w_rec = self.effective_weights()
+        w_in, w_rec = self.weights()
+        currents = self.input_currents(x, bin_major=kernel == "blocks", w_in=w_in)
+        w_rec = self.effective_weights(w_rec)
         if sources is not None:
             return lif_recurrence_blocks(currents, w_rec, sources, self.decay, self.threshold,
                                          self.reset)

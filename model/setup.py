@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from hardware.errors import ConfigError
 from hardware.keys import check_fields
 from hardware.spec import MosaicSpec
-from model.config import DataConfig, TrainConfig
+from model.config import AUTO_THREADS, DataConfig, TrainConfig
 
 if TYPE_CHECKING:
     from model.data import BinnedDataset
@@ -52,6 +52,12 @@ def validate_setup(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset,
                           f"{k} rows but the chip has {spec.n_tiles} tiles (lower [data].n_inputs)")
     if len(data.train_y) == 0:
         raise ConfigError("the training split is empty (lower [data].val_fraction or add data)")
+
+
+def torch_threads(threads: int | str) -> int:
+    """The torch CPU thread count of [training].threads ("auto" -> AUTO_THREADS; the value
+    was checked against the key's bound by validate_setup or the config)."""
+    return AUTO_THREADS if threads == "auto" else int(threads)
 
 
 def epoch_bar(cfg: TrainConfig, start_epoch: int = 0) -> Iterable[int]:

@@ -2,7 +2,8 @@
 
 Per epoch: shuffled mini-batches (uint8 numpy -> float tensors per batch), cross-entropy on the
 readout spike counts plus the firing-rate regulariser (plus the method's penalty), masked Adam
-(for per-weight pruning also pruning and clipping after every step); then one rewiring
+(per-weight pruning: the forward pass uses a pruned and clipped copy of the weights, renewed
+after every step, while the optimiser keeps the parameters); then one rewiring
 (`model.deepr.rewire`; methods without `rewire_last_epoch` skip it after the last epoch, where
 regrown links would keep untrained random weights) and the learning-rate schedule. What
 differs between methods comes from their record in `model.methods`.
@@ -34,9 +35,9 @@ from model import deepr
 from model.config import DataConfig, TrainConfig
 from model.evaluation import Evaluation, evaluate_split, to_tensor
 from model.methods import PENALTIES, draws_weight_noise, get_method
-from model.network import TiledLIF, decay_factor, readout_logits
+from model.network import TiledLIF, WeightRule, decay_factor, readout_logits
 from model.optim import MaskedAdam
-from model.setup import epoch_bar, learning_rate, validate_setup
+from model.setup import epoch_bar, learning_rate, torch_threads, validate_setup
 
 if TYPE_CHECKING:
     from model.data import BinnedDataset
@@ -54,7 +55,8 @@ class TrainResult:
     copy of their split, `accuracy_first_copy` over the test set's first copy (equal
     otherwise), and `train_accuracy` over the training set's first copy. loss_curve: mean training
     loss per epoch run. links: bool (N, T) final links. w_in float32 (n_inputs, N) and w_rec
-    float32 (N, N): the effective (masked) weights. hop_profile: realised p_d by hop distance d.
+    float32 (N, N): the weights the network runs on (masked; the Mosaic baseline's forward
+    copy). hop_profile: realised p_d by hop distance d.
     mean_spike_counts: float64 (N,) spikes per test sample of each neuron. n_links: active
     inter-tile links. n_weights: weight slots of the final network: N*K intra-tile + K per link
     + n_input_rows*K input weights. initial_rate / final_rate: mean spikes per neuron per bin on
@@ -199,7 +201,7 @@ def rate_penalty(spikes: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
 
 
 def _mosaic_hop_penalty(run: _Run, cfg: TrainConfig) -> torch.Tensor:
-    w = run.net.w_rec * run.net.rec_mask
+    w = run.net.weights()[1]  # the forward copy, as the original's penalty
     return cfg.mosaic_lambda * (run.hop_cost * w.square()).mean()
 
 
@@ -229,24 +231,30 @@ def gradients_finite(net: TiledLIF) -> bool:
 
 
 @torch.no_grad()
-def prune_and_clip_weights(run: _Run, cfg: TrainConfig, prune: bool) -> None:
-    """The Mosaic baseline's per-step weight rules, as in the original: zero every recurrent
-    weight with |w| < mosaic_prune_thr (when `prune`; not a mask: a zeroed weight may grow
-    back), then clip recurrent and input weights to +-mosaic_clip_std standard deviations of
-    the effective recurrent matrix (zeros included) and the input weights together."""
-    net = run.net
-    if prune:
-        net.w_rec.masked_fill_(net.w_rec.abs() < cfg.mosaic_prune_thr, 0.0)
-    if cfg.mosaic_clip_std > 0:
-        # the original's one matrix holds the input blocks too: the std is over both; over
-        # non-zero weights only (see the docstring)
-        both = torch.cat([(net.w_rec * net.rec_mask).flatten(), net.w_in[net.in_mask.bool()]])
-        both = both[both != 0]
-        if both.numel() < 2:
-            return
-        bound = cfg.mosaic_clip_std * float(both.std())
-        net.w_rec.clamp_(-bound, bound)
-        net.w_in.clamp_(-bound, bound)
+def mosaic_forward_copy(w_in: torch.Tensor, w_rec: torch.Tensor, *, in_mask: torch.Tensor,
+                        prune_thr: float, clip_std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Mosaic baseline's forward copy of the masked weights w_in (n_inputs, N) and w_rec
+    (N, N), as the original's `pruner`: recurrent weights with |w| < prune_thr zeroed, then both
+    clipped to +-clip_std standard deviations of the pruned recurrent matrix (zeros included)
+    and the input weights on in_mask (bool (n_inputs, N)) together (the original's one matrix
+    holds the input blocks too). Values only: the parameters are never changed."""
+    if prune_thr > 0:
+        w_rec = w_rec.masked_fill(w_rec.abs() < prune_thr, 0.0)
+    if clip_std > 0:
+        bound = clip_std * float(torch.cat([w_rec.flatten(), w_in[in_mask]]).std())
+        w_rec, w_in = w_rec.clamp(-bound, bound), w_in.clamp(-bound, bound)
+    return w_in, w_rec
+
+
+def mosaic_rule(net: TiledLIF, cfg: TrainConfig, step: int) -> WeightRule | None:
+    """The forward copy's rule of training step `step` (1-based; the Mosaic baseline): none at
+    step 1 (the original's first step uses its initial weights), then clipping, and pruning
+    once more than mosaic_warmup steps are done. The optimiser keeps the parameters."""
+    if step <= 1:
+        return None
+    prune = cfg.mosaic_prune_thr if step - 1 > cfg.mosaic_warmup else 0.0
+    return partial(mosaic_forward_copy, in_mask=net.in_mask.bool(), prune_thr=prune,
+                   clip_std=cfg.mosaic_clip_std)
 
 
 def run_epoch(run: _Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> tuple[float, str]:
@@ -267,9 +275,8 @@ def run_epoch(run: _Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> t
         if not gradients_finite(run.net):
             return math.nan, f"non-finite gradient at {where} (lower [training].lr)"
         run.optimizer.step()
-        if per_weight:
-            step = (epoch - 1) * len(batches) + b + 1
-            prune_and_clip_weights(run, cfg, prune=step > cfg.mosaic_warmup)
+        if per_weight:  # the next step's forward copy
+            run.net.weight_rule = mosaic_rule(run.net, cfg, (epoch - 1) * len(batches) + b + 2)
         losses.append(value)
     largest = max(float(p.detach().abs().max()) for p in run.net.parameters())
     if not largest < DIVERGED_WEIGHT * cfg.threshold:
@@ -282,7 +289,8 @@ def apply_rewiring(run: _Run, cfg: TrainConfig) -> None:
     """Rewire the links: zero removed weights and their Adam moments, give every regrown link
     fresh weights and zero moments (also a link pruned and chosen again in the same pass)."""
     net, k = run.net, run.rules.neurons_per_tile
-    weights = net.w_rec * net.rec_mask
+    with torch.no_grad():
+        weights = net.weights()[1]  # the Mosaic baseline's links: its forward copy's blocks
     rewiring = deepr.rewire(run.rules, run.links, weights, w_thr=cfg.w_thr,
                             prune_min=cfg.prune_min, rng=run.rng)
     if run.rules.method.pruning == "weights":
@@ -347,10 +355,21 @@ def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: Dat
     on_epoch(report, checkpoint): called after every epoch; checkpoint() gives the run's state
     to save. state: such a checkpoint to continue from (same spec, cfg and data).
     Raises ConfigError / LinksError for settings that cannot work; a diverging run returns
-    diverged=True with a message instead.
+    diverged=True with a message instead. Runs on cfg.threads torch threads ("auto": 1) and
+    restores the caller's count.
     """
     validate_setup(spec, cfg, data, data_cfg)
     get_method(cfg.method)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(torch_threads(cfg.threads))
+    try:
+        return _train(spec, cfg, data, data_cfg, on_epoch, state)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig,
+           on_epoch: OnEpoch | None, state: dict[str, np.ndarray] | None) -> TrainResult:
     start = time.perf_counter()
     run = build_run(spec, cfg, data, data_cfg, resolve_device(cfg.device))
     run.initial_rate = initial_rate(run, data)
@@ -359,6 +378,9 @@ def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: Dat
         from model.checkpoint import restore_state
 
         epoch0, curve0 = restore_state(run, state)
+        if run.rules.method.pruning == "weights":
+            steps = epoch0 * -(-len(data.train_y) // cfg.batch_size)
+            run.net.weight_rule = mosaic_rule(run.net, cfg, steps + 1)
     curve, message = fit(run, data, cfg, epoch0, curve0, on_epoch)
     seconds = time.perf_counter() - start
     n_classes, device = data.n_classes, run.device
@@ -389,8 +411,7 @@ def result_of(run: _Run, data: BinnedDataset, curve: list[float], message: str,
     n_test = max(len(data.test_y), 1)
     n_links = int(links.sum())
     with torch.no_grad():
-        w_rec = (run.net.w_rec * run.net.rec_mask).cpu().numpy()
-        w_in = (run.net.w_in * run.net.in_mask).cpu().numpy()
+        w_in, w_rec = (w.cpu().numpy() for w in run.net.weights())
     return TrainResult(
         accuracy=test.accuracy, val_accuracy=val.accuracy, train_accuracy=train_eval.accuracy,
         accuracy_first_copy=test.first_copy_accuracy,

@@ -47,11 +47,8 @@ def trainable(config: dict[str, Any], data: Any = None,
     A retried trial (its worker died) continues from Tune's latest checkpoint; a trial an
     interrupted driver left unfinished continues from the checkpoint in `context.previous`.
     """
-    import torch
     from ray import tune
 
-    # this worker process is the trial's: match torch's threads to its CPU reservation
-    torch.set_num_threads(max(1, int(context.config.search.cpus_per_trial)))
     params = dict(config)
     try:
         spec, train_cfg = build_trial(context.config, params)

@@ -97,7 +97,7 @@ def test_deepr_keeps_the_total_budget(data):
 
 
 def test_mosaic_links_are_the_blocks_with_a_non_zero_weight(data):
-    cfg = dataclasses.replace(FAST, method="mosaic", epochs=6)  # the original constants
+    cfg = dataclasses.replace(FAST, method="mosaic", epochs=20)  # the original constants
     result = train(make_spec(2, 2, 4), cfg, data, DATA_CFG)
     assert not result.diverged
     n = result.w_rec.shape[0]
@@ -106,6 +106,38 @@ def test_mosaic_links_are_the_blocks_with_a_non_zero_weight(data):
     np.testing.assert_array_equal(result.links, alive & inter)
     assert result.n_links < inter.sum()  # the penalty and pruning removed links
     assert result.hop_profile[1] >= result.hop_profile[3]  # far links go first
+
+
+def test_mosaic_prunes_and_clips_the_forward_copy_only(data):
+    # As the original: the optimiser keeps the parameters; the forward pass, the links and the
+    # result use a pruned and clipped copy that is never written back. 240 samples / 16 = 15
+    # steps per epoch, so pruning is on after the first epoch (warm-up 10 steps).
+    from model.train import apply_rewiring, build_run, run_epoch
+
+    cfg = dataclasses.replace(FAST, method="mosaic", epochs=3)
+    run = build_run(make_spec(2, 2, 4), cfg, data, DATA_CFG, torch.device("cpu"))
+    run_epoch(run, data, cfg, 1)
+    with torch.no_grad():
+        run.net.w_rec[0, 4:8] = 2e-4  # neuron 0 -> tile 1: every weight below prune_thr
+        run.net.w_rec[5, 0] = 50.0  # far beyond the clip bound
+    for group in run.optimizer.param_groups:
+        group["lr"] = 1e-12  # the parameters barely move in epoch 2
+    run_epoch(run, data, cfg, 2)
+    apply_rewiring(run, cfg)
+    with torch.no_grad():
+        w_in, w_rec = run.net.weights()
+        assert run.net.w_rec[0, 4:8].tolist() == pytest.approx([2e-4] * 4, abs=1e-9)
+        assert float(run.net.w_rec[5, 0]) == pytest.approx(50.0)
+    assert (w_rec[0, 4:8] == 0).all() and not run.links[0, 1]
+    # the bound: 2.5 standard deviations of the pruned parameters (zeros included) and the
+    # input weights together
+    with torch.no_grad():
+        theta = run.net.w_rec * run.net.rec_mask
+        pruned = torch.where(theta.abs() < cfg.mosaic_prune_thr, 0.0, theta)
+        inputs = run.net.w_in[run.net.in_mask.bool()]
+    bound = cfg.mosaic_clip_std * float(torch.cat([pruned.flatten(), inputs]).std())
+    assert float(w_rec[5, 0]) == pytest.approx(bound, rel=1e-5) and bound < 50.0
+    assert float(w_rec.abs().max()) <= bound * (1 + 1e-6)
 
 
 def test_weak_links_regrown_in_place_get_fresh_weights_and_moments(data):
@@ -172,11 +204,26 @@ def test_empty_validation_split_gives_nan(data):
     ({"batch_size": 0}, "batch_size must be >= 1"),
     ({"lr_decay": 1.5}, "lr_decay must be in (0, 1]"),
     ({"device": "tpu"}, "device must be auto, cpu, mps or cuda[:i], got 'tpu'"),
+    ({"threads": 0}, 'threads must be "auto" or an integer >= 1, got 0'),
+    ({"threads": "two"}, 'threads must be "auto" or an integer >= 1, got \'two\''),
 ])
 def test_bad_config_raises(change, message, data):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):
         train(make_spec(2, 2, 4), dataclasses.replace(FAST, **change), data, DATA_CFG)
+
+
+@pytest.mark.parametrize("threads, during", [("auto", 1), (3, 3)])
+def test_training_runs_on_its_threads_and_restores_the_callers(threads, during, data):
+    seen = []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(make_spec(2, 2, 4), dataclasses.replace(FAST, epochs=1, threads=threads), data,
+              DATA_CFG, on_epoch=lambda report, state: seen.append(torch.get_num_threads()))
+        assert seen == [during] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_chip_too_small_for_readout_or_inputs(data):
@@ -240,12 +287,14 @@ def test_rewiring_zeroes_removed_weights_and_moments(method, data):
     assert n_removed > 0  # the case exercises pruning
 
 
-def test_checkpoint_continues_exactly(data):
+@pytest.mark.parametrize("method", ["routing_aware", "mosaic"])
+def test_checkpoint_continues_exactly(method, data):
     # Stop after epoch 2 of 4 (as a killed worker would), continue from the checkpoint: the
-    # result equals the uninterrupted run's, bit for bit, on CPU.
+    # result equals the uninterrupted run's, bit for bit, on CPU (mosaic: the forward copy's
+    # rule, pruning on, is restored with it).
     from model.checkpoint import CheckpointError
 
-    cfg = dataclasses.replace(FAST, epochs=4)
+    cfg = dataclasses.replace(FAST, epochs=4, method=method)
     full = train(make_spec(2, 2, 4), cfg, data, DATA_CFG)
     saved = {}
 

@@ -94,6 +94,11 @@ ERRORS = [
      "neurons_per_tile, prune_min is a count of weights)"),
     ("training", "device", '"gpu"', "must be auto, cpu, mps or cuda[:i], got 'gpu'"),
     ("training", "device", '{ choices = ["cpu"] }', "must be a fixed value, not a range"),
+    ("training", "threads", "0", '[training].threads: must be "auto" or an integer >= 1, got '
+     "'0'"),
+    ("training", "threads", '"many"', '[training].threads: must be "auto" or an integer >= 1, '
+     "got 'many'"),
+    ("training", "threads", "{ choices = [1, 2] }", "must be a fixed value, not a range"),
     ("search", "sampler", '"cmaes"', "[search].sampler: must be one of tpe, nsga2, random"),
     ("search", "gpus_per_trial", "-1", "[search].gpus_per_trial: must be >= 0, got -1.0"),
     ("search", "name", '"a/b"', "[search].name: must be a plain directory name"),
@@ -162,6 +167,15 @@ def test_shipped_config_loads_resolves_and_builds(name):
     assert train.method == "routing_aware" and train.hop_profile[1] == cfg.param("p1").resolved
     assert all(p.default is not None for p in cfg.searched)  # every range states its default
     assert parse_config(cfg.to_toml()) == cfg
+
+
+def test_threads_is_auto_or_an_integer_and_reaches_the_training():
+    cfg = parse_config(config_text())
+    assert build_trial(cfg, resolve_defaults(cfg))[1].threads == "auto"
+    for override, expected in (("training.threads=2", "2"), ("training.threads=auto", "auto")):
+        cfg = parse_config(config_text(), overrides=[override])
+        assert build_trial(cfg, resolve_defaults(cfg))[1].threads == expected
+        assert parse_config(cfg.to_toml()) == cfg
 
 
 def test_shipped_study_is_the_hop_profile_grid():
