@@ -51,7 +51,7 @@ from search.config_schema import (
     suggestion,
 )
 from search.paths import home_path_problem
-from search.space import Param
+from search.space import Param, domain_text, grid_size, value_text
 
 __all__ = [
     "AT_LEAST_1", "HOP_KEY", "HOP_RULE", "MAX_NEURONS", "MAX_TILES", "N_CLASSES", "NON_NEGATIVE",
@@ -462,3 +462,21 @@ def config_differences(saved: SearchConfig, current: SearchConfig) -> tuple[str,
 
 def _shown(value: Any) -> str:
     return "(absent)" if value is MISSING else toml_value(value)
+
+
+def describe_space(cfg: SearchConfig) -> str:
+    """A table of every parameter (section, kind, domain, train default) plus a summary line."""
+    rows = [("parameter", "section", "kind", "domain", "default")]
+    rows += [(p.name, p.section, p.kind, domain_text(p), value_text(p.resolved))
+             for p in cfg.params]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+             for r in rows]
+    searched = sum(p.kind != "fixed" for p in cfg.params)
+    size = grid_size(cfg.params)
+    grid = f"a discrete grid of {size} points" if size is not None else "a continuous space"
+    s = cfg.search
+    lines.append(f"{searched} searched and {len(cfg.params) - searched} fixed parameters, "
+                 f"{grid}; {s.trials} trials, sampler {s.sampler} (seed {s.seed}), "
+                 f"{s.max_concurrent} concurrent")
+    return "\n".join(line.rstrip() for line in lines)

@@ -12,14 +12,18 @@ import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hardware.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna
 
-    from search.config import SearchConfig
+
+class HasParams(Protocol):
+    """What the space needs of a config (`search.config.SearchConfig`): its parameters."""
+
+    params: tuple[Param, ...]
 
 RANGE_FIELDS = ("low", "high", "log", "step", "default")
 CHOICE_FIELDS = ("choices", "default")
@@ -180,7 +184,7 @@ class OptunaSpace:
     params: tuple[Param, ...]
 
     @classmethod
-    def from_config(cls, cfg: SearchConfig) -> OptunaSpace:
+    def from_config(cls, cfg: HasParams) -> OptunaSpace:
         """The space of all [hardware] and [training] parameters of `cfg`."""
         return cls(cfg.params)
 
@@ -203,16 +207,16 @@ def suggest(trial: optuna.Trial, param: Param) -> Any:
 def domain_text(param: Param) -> str:
     """Human-readable domain: '= 3', '[4, 32] step 4', '[0.0001, 0.01] log', 'a | b'."""
     if param.kind == "fixed":
-        return f"= {_text(param.value)}"
+        return f"= {value_text(param.value)}"
     if param.kind == "choices":
-        return " | ".join(_text(c) for c in param.choices)
+        return " | ".join(value_text(c) for c in param.choices)
     suffix = " log" if param.log else (f" step {param.step:g}" if param.step is not None else "")
     return f"[{param.low:g}, {param.high:g}]{suffix}"
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
     if isinstance(value, tuple):
-        return "[" + ", ".join(_text(v) for v in value) + "]"
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -227,20 +231,3 @@ def grid_size(params: tuple[Param, ...]) -> int | None:
                 return None
             size *= round((p.high - p.low) / (p.step or 1)) + 1
     return size
-
-
-def describe_space(cfg: SearchConfig) -> str:
-    """A table of every parameter (section, kind, domain, train default) plus a summary line."""
-    rows = [("parameter", "section", "kind", "domain", "default")]
-    rows += [(p.name, p.section, p.kind, domain_text(p), _text(p.resolved)) for p in cfg.params]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
-             for r in rows]
-    searched = sum(p.kind != "fixed" for p in cfg.params)
-    size = grid_size(cfg.params)
-    grid = f"a discrete grid of {size} points" if size is not None else "a continuous space"
-    s = cfg.search
-    lines.append(f"{searched} searched and {len(cfg.params) - searched} fixed parameters, "
-                 f"{grid}; {s.trials} trials, sampler {s.sampler} (seed {s.seed}), "
-                 f"{s.max_concurrent} concurrent")
-    return "\n".join(line.rstrip() for line in lines)

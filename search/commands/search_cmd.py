@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, [*args.overrides, *overrides_from_flags(args)])
     if args.dry_run:
-        from search.space import describe_space
+        from search.config import describe_space
 
         print(describe_space(cfg))
         return 0
