@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,20 @@ STUDY_NAME = "mosaic-dse"
 log = logging.getLogger(__name__)
 
 
-TPE_WINDOW = 1000  # TPE models the most recent trials only: its cost stops growing here
+TPE_WINDOW = 500  # TPE models the most recent trials only: its cost stops growing here
 
 
 def make_sampler(name: str, seed: int, window: int = TPE_WINDOW) -> optuna.samplers.BaseSampler:
-    """Seeded Optuna sampler by name: tpe (default; on the last `window` trials), nsga2 or
-    random."""
+    """Seeded Optuna sampler by name: tpe (default; multivariate, on the last `window`
+    trials), nsga2 or random."""
     samplers = {"tpe": WindowedTPESampler, "nsga2": optuna.samplers.NSGAIISampler,
                 "random": optuna.samplers.RandomSampler}
     if name not in samplers:
         raise ConfigError(f"[search].sampler must be one of {sorted(samplers)}, got {name!r}")
-    if name == "tpe":
-        return WindowedTPESampler(seed=seed, window=window)
+    if name == "tpe":  # one joint model per suggestion: ~3x cheaper than one per parameter
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return WindowedTPESampler(seed=seed, window=window, multivariate=True)
     return samplers[name](seed=seed)
 
 

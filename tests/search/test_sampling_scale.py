@@ -61,7 +61,7 @@ def test_windowed_tpe_is_plain_tpe_below_its_window():
     directions = ["maximize", "minimize"]
     windowed = optuna.create_study(directions=directions, sampler=make_sampler("tpe", 3, 40))
     plain = optuna.create_study(directions=directions,
-                                sampler=optuna.samplers.TPESampler(seed=3))
+                                sampler=optuna.samplers.TPESampler(seed=3, multivariate=True))
     assert isinstance(windowed.sampler, WindowedTPESampler)
     assert _suggest(windowed, 30) == _suggest(plain, 30)
 
