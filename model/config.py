@@ -87,6 +87,10 @@ class TrainConfig:
     device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
     input_gain: input weights start N(0, (input_gain / sqrt(K * E[x^2]))^2) (E over training
     inputs), so each input-tile neuron's input current has a std of about input_gain.
+    rec_fan_in: 0 (off) or F > 0: the forward pass runs on g * W_rec, g = sqrt(F / fan-in),
+    fan-in the mean number of recurrent weights into a neuron at the start (K + initial
+    links / tiles); pruning, regrowth (w_thr, alpha) and the parameters stay in their units, so
+    a chip with a larger fan-in gets the recurrent input variance of one with fan-in F.
     threads: torch's CPU threads during the run, an int >= 1 or "auto" (= AUTO_THREADS, 1:
     measured with benchmarks/bench_train.py, two threads are no faster at these sizes and
     collapse when other work shares the cores).
@@ -120,4 +124,5 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = False
     input_gain: float = 1.0
+    rec_fan_in: float = 0.0
     threads: int | str = "auto"

@@ -141,6 +141,7 @@ _BOUNDS: Mapping[str, Mapping[str, Any]] = {
                  "chip_budget": CHIP_BUDGETS, "chip_order": CHIP_ORDERS,
                  "seed": SEED,
                  "input_gain": POSITIVE, "threads": AT_LEAST_1,
+                 "rec_fan_in": NON_NEGATIVE,
                  "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")},
 }
 _DATACLASSES = {"data": DataConfig, "search": SearchSettings, "hardware": MosaicSpec,

@@ -92,6 +92,7 @@ ERRORS = [
     ("training", "device", '"gpu"', "must be auto, cpu, mps, cuda or cuda:N, got 'gpu'"),
     ("training", "device", '{ choices = ["cpu"] }', "must be a fixed value, not a range"),
     ("training", "threads", "0", "[training].threads: must be >= 1, got 0"),
+    ("training", "rec_fan_in", "-1.0", "[training].rec_fan_in: must be >= 0, got -1.0"),
     ("training", "threads", '"many"', '[training].threads: must be an integer or "auto", got '
      "'many'"),
     ("training", "threads", "{ choices = [1, 2] }", "must be a fixed value, not a range"),
@@ -184,6 +185,8 @@ def test_shipped_study_is_the_hop_profile_grid():
              ("reset", "rate_reg_form", "lr_schedule", "alpha", "prune_min", "w_thr")}
     assert fixed == {"reset": "original", "rate_reg_form": "population",
                      "lr_schedule": "polynomial", "alpha": 2.0, "prune_min": 20, "w_thr": 0.1}
+    # the authors' alpha and threshold kept, the recurrent input scaled to fan-in 32 (issue 14)
+    assert cfg.param("rec_fan_in").value == 32.0 and cfg.param("threshold").value == 1.0
 
 
 def test_to_toml_round_trips_through_a_file(tmp_path):
