@@ -131,6 +131,12 @@ class TrainConfig:
     input_gain: float = key(1.0, POSITIVE, "input weights start N(0, (input_gain / sqrt(K * "
                             "E[x^2]))^2), so each input-tile neuron's input current has a std "
                             "of about input_gain")
+    rec_fan_in: float = key(0.0, NON_NEGATIVE, "0 (off) or F > 0: the forward pass runs on "
+                            "g * W_rec, g = sqrt(F / fan-in), fan-in the mean number of "
+                            "recurrent weights into a neuron at the start (K + initial links / "
+                            "tiles); pruning, regrowth and the parameters keep their units, so "
+                            "a chip with a larger fan-in gets the recurrent input variance of "
+                            "one with fan-in F")
     threads: str = key("auto", Pattern(r"auto|[1-9][0-9]*", '"auto" or an integer >= 1',
                                        ints=True),
                        "torch CPU threads of the run: auto (= 1: measured with "

@@ -212,7 +212,8 @@ class TiledLIF(nn.Module):
 
     Parameters: w_in float (n_inputs, N) and w_rec float (N, N), start at zero (the trainer
     initialises them). Buffers: in_mask and rec_mask float (0/1) of the same shapes; the
-    effective weights are parameter * mask, computed once per forward. kernel: "blocks"
+    effective weights are parameter * mask (times `rec_gain` for w_rec), computed once per
+    forward. kernel: "blocks"
     (`lif_recurrence_blocks`), "fused" (`lif_recurrence`, dense), "reference"
     (`lif_reference`, autograd loop) or "auto" (the default: blocks where `blocks_pay`, else
     fused; see `kernel_for`); all give the same spikes and gradients within float rounding.
@@ -229,6 +230,7 @@ class TiledLIF(nn.Module):
         self.noise, self.noise_gen = 0.0, None
         # the forward copy's rule (Mosaic baseline's pruning and clipping), see `weights`
         self.weight_rule: WeightRule | None = None
+        self.rec_gain = 1.0  # the forward pass runs on rec_gain * W (fan-in scaling)
         # Only the first ceil(n_inputs / K) tiles have input rows: the input matmul skips the rest.
         self.input_columns = min(n_neurons, -(-n_inputs // neurons_per_tile) * neurons_per_tile)
         self.w_in = nn.Parameter(torch.zeros(n_inputs, n_neurons))
@@ -307,7 +309,7 @@ class TiledLIF(nn.Module):
         kernel, sources = self.kernel_for(x.shape[0])
         w_in, w_rec = self.weights()
         currents = self.input_currents(x, bin_major=kernel == "blocks", w_in=w_in)
-        w_rec = self.effective_weights(w_rec)
+        w_rec = self.effective_weights(w_rec if self.rec_gain == 1.0 else self.rec_gain * w_rec)
         if sources is not None:
             return lif_recurrence_blocks(currents, w_rec, sources, self.decay, self.threshold,
                                          self.reset)

@@ -55,8 +55,8 @@ class TrainResult:
     copy of their split, `accuracy_first_copy` over the test set's first copy (equal
     otherwise), and `train_accuracy` over the training set's first copy. loss_curve: mean training
     loss per epoch run. links: bool (N, T) final links. w_in float32 (n_inputs, N) and w_rec
-    float32 (N, N): the weights the network runs on (masked; the Mosaic baseline's forward
-    copy). hop_profile: realised p_d by hop distance d.
+    float32 (N, N): the weights the network runs on (masked, w_rec times the recurrent gain;
+    the Mosaic baseline's forward copy). hop_profile: realised p_d by hop distance d.
     mean_spike_counts: float64 (N,) spikes per test sample of each neuron. n_links: active
     inter-tile links. n_weights: weight slots of the final network: N*K intra-tile + K per link
     + n_input_rows*K input weights. initial_rate / final_rate: mean spikes per neuron per bin on
@@ -156,6 +156,16 @@ def initial_weights(rules: deepr.LinkRules, links: np.ndarray, cfg: TrainConfig,
     return w
 
 
+def recurrent_gain(rules: deepr.LinkRules, links: np.ndarray, cfg: TrainConfig) -> float:
+    """sqrt(rec_fan_in / fan-in), fan-in = K + initial links / tiles (a dense start counts its
+    budget: its weights are scaled to a budgeted start's variance); 1 when rec_fan_in is 0."""
+    if cfg.rec_fan_in <= 0:
+        return 1.0
+    n_links = rules.total_budget if rules.method.initial_links == "all" else int(links.sum())
+    fan_in = rules.neurons_per_tile + n_links / (rules.rows * rules.cols)
+    return math.sqrt(cfg.rec_fan_in / fan_in)
+
+
 def build_run(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig,
               device: torch.device) -> _Run:
     """Network, optimizer, link rules and initial links of a run, all seeded from cfg.seed."""
@@ -172,6 +182,7 @@ def build_run(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg:
         net.w_in.copy_(torch.randn(net.w_in.shape, generator=gen) * scale)
         net.w_rec.copy_(torch.from_numpy(initial_weights(rules, links, cfg, rng)))
     net.set_links(links)
+    net.rec_gain = recurrent_gain(rules, links, cfg)
     net.to(device)
     if draws_weight_noise(cfg.method, cfg.mosaic_noise):
         net.noise = cfg.mosaic_noise
@@ -411,7 +422,8 @@ def result_of(run: _Run, data: BinnedDataset, curve: list[float], message: str,
     n_test = max(len(data.test_y), 1)
     n_links = int(links.sum())
     with torch.no_grad():
-        w_in, w_rec = (w.cpu().numpy() for w in run.net.weights())
+        w_in, w_rec = run.net.weights()
+        w_in, w_rec = w_in.cpu().numpy(), (w_rec * run.net.rec_gain).cpu().numpy()
     return TrainResult(
         accuracy=test.accuracy, val_accuracy=val.accuracy, train_accuracy=train_eval.accuracy,
         accuracy_first_copy=test.first_copy_accuracy,

@@ -140,6 +140,31 @@ def test_mosaic_prunes_and_clips_the_forward_copy_only(data):
     assert float(w_rec.abs().max()) <= bound * (1 + 1e-6)
 
 
+def test_recurrent_gain_follows_the_fan_in(data):
+    from model.train import build_run
+
+    spec = make_spec(2, 2, 4)
+    plain = build_run(spec, FAST, data, DATA_CFG, torch.device("cpu"))
+    assert plain.net.rec_gain == 1.0  # rec_fan_in = 0: off
+    cfg = dataclasses.replace(FAST, rec_fan_in=3.0)
+    run = build_run(spec, cfg, data, DATA_CFG, torch.device("cpu"))
+    # fan-in = K + links / tiles: 4 intra-tile sources plus the linked sources per tile
+    fan_in = 4 + run.links.sum() / 4
+    assert run.net.rec_gain == pytest.approx((3.0 / fan_in) ** 0.5) and run.net.rec_gain < 1
+    # the forward pass runs on gain * W: the same spikes as gain 1 with scaled weights
+    x = torch.from_numpy(data.train_x[:8].astype(np.float32))
+    with torch.no_grad():
+        spikes = run.net(x)
+        run.net.w_rec.mul_(run.net.rec_gain)
+        run.net.rec_gain = 1.0
+        assert torch.equal(run.net(x), spikes) and spikes.sum() > 0
+    # a dense start (mosaic) counts its budget, as its weights are scaled to it
+    mosaic = build_run(spec, dataclasses.replace(cfg, method="mosaic"), data, DATA_CFG,
+                       torch.device("cpu"))
+    budget = int(link_budget(2, 2, 4, FAST.hop_profile).sum())
+    assert mosaic.net.rec_gain == pytest.approx((3.0 / (4 + budget / 4)) ** 0.5)
+
+
 def test_weak_links_regrown_in_place_get_fresh_weights_and_moments(data):
     # p1 = 1 on 2x2: every 1-hop pair is a link, so a pruned link is the only free pair of its
     # group and regrowth picks it again. It must restart from fresh weights and zero moments.
@@ -205,6 +230,7 @@ def test_empty_validation_split_gives_nan(data):
     ({"lr_decay": 1.5}, "lr_decay must be in (0, 1]"),
     ({"device": "tpu"}, "device must be auto, cpu, mps or cuda[:i], got 'tpu'"),
     ({"threads": 0}, 'threads must be "auto" or an integer >= 1, got 0'),
+    ({"rec_fan_in": -1.0}, "rec_fan_in must be >= 0, got -1.0"),
     ({"threads": "two"}, 'threads must be "auto" or an integer >= 1, got \'two\''),
 ])
 def test_bad_config_raises(change, message, data):

@@ -98,6 +98,7 @@ ERRORS = [
      "'0'"),
     ("training", "threads", '"many"', '[training].threads: must be "auto" or an integer >= 1, '
      "got 'many'"),
+    ("training", "rec_fan_in", "-1.0", "[training].rec_fan_in: must be >= 0, got -1.0"),
     ("training", "threads", "{ choices = [1, 2] }", "must be a fixed value, not a range"),
     ("search", "sampler", '"cmaes"', "[search].sampler: must be one of tpe, nsga2, random"),
     ("search", "gpus_per_trial", "-1", "[search].gpus_per_trial: must be >= 0, got -1.0"),
@@ -195,6 +196,8 @@ def test_shipped_study_is_the_hop_profile_grid():
                      "lr_schedule": "polynomial", "alpha": 2.0, "prune_min_fraction": 0.625,
                      "w_thr": 0.1}
     assert build_trial(cfg, resolve_defaults(cfg))[1].prune_min == 20  # 20 of K = 32
+    # the authors' alpha and threshold kept, the recurrent input scaled to fan-in 32 (issue 14)
+    assert cfg.param("rec_fan_in").value == 32.0 and cfg.param("threshold").value == 1.0
 
 
 def test_to_toml_round_trips_through_a_file(tmp_path):
