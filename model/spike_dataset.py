@@ -7,6 +7,8 @@ into place at the end, so an error leaves nothing partial. `<root>/SHD/conversio
 the cochlea settings, the classes, the speakers and every file's split. With fewer than 700
 channels, channel c is written as unit c * 700 // n_channels: the loader's channel reductions
 assume SHD's 700-wide axis, so the frequency axis keeps its extent.
+Speed perturbation (Ko et al. 2015) adds, for each factor f, a copy of every training recording
+played f times faster (tempo, pitch and formants scaled by f), after the originals, copy by copy.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware.errors import DataError
+from hardware.errors import ConfigError, DataError
 from model.cochlea import Cochlea, CochleaParams
 from model.recordings import Recording, SpeakerSplit
 from model.synthetic import N_CHANNELS, durable_replace, shd_files, write_shd_h5, write_zip
@@ -84,44 +86,47 @@ class _Converter:
         self.params = params
         self.cochlea: Cochlea | None = None
 
-    def __call__(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, job: tuple[Path, float]) -> tuple[np.ndarray, np.ndarray]:
+        path, speed = job
         if self.cochlea is None:
             self.cochlea = Cochlea(self.params)
         signal, rate = read_mono(path)
-        times, channels = self.cochlea.spikes(signal, rate)
+        # f times faster = the same samples read as if recorded at f * rate, then resampled
+        times, channels = self.cochlea.spikes(signal, round(rate * speed))
         units = channels * N_CHANNELS // self.params.n_channels
         return times.astype(np.float32), units.astype(np.uint16)
 
 
-def convert(paths: list[Path], params: CochleaParams, workers: int,
+def convert(jobs: list[tuple[Path, float]], params: CochleaParams, workers: int,
             progress: Callable[[int], None] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Spikes (times s, units) of every path, in input order; `workers` processes (1: here)."""
+    """Spikes (times s, units) of every (path, speed factor), in input order; `workers`
+    processes (1: here)."""
     converter = _Converter(params)
-    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(paths)
-    order = _longest_last(paths)  # similar FFT sizes in a row: the transfer cache hits
-    for index, result in _map(converter, [paths[i] for i in order], workers):
+    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(jobs)
+    order = _longest_last(jobs)  # similar FFT sizes in a row: the transfer cache hits
+    for index, result in _map(converter, [jobs[i] for i in order], workers):
         results[order[index]] = result
         if progress is not None:
             progress(1)
     return results  # type: ignore[return-value]
 
 
-def _longest_last(paths: list[Path]) -> list[int]:
-    """Indices of paths by increasing file size (ties by index)."""
-    return sorted(range(len(paths)), key=lambda i: (paths[i].stat().st_size, i))
+def _longest_last(jobs: list[tuple[Path, float]]) -> list[int]:
+    """Indices of jobs by increasing file size over speed (~ length played; ties by index)."""
+    return sorted(range(len(jobs)), key=lambda i: (jobs[i][0].stat().st_size / jobs[i][1], i))
 
 
-def _map(converter: _Converter, paths: list[Path],
+def _map(converter: _Converter, jobs: list[tuple[Path, float]],
          workers: int) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-    """(index, converter(path)) for every path, in order."""
-    if workers <= 1 or len(paths) <= 1:
-        yield from enumerate(map(converter, paths))
+    """(index, converter(job)) for every job, in order."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from enumerate(map(converter, jobs))
         return
     # contiguous chunks of similar sizes: each worker's Cochlea computes few transfer functions
-    chunk = max(1, len(paths) // (16 * workers))
+    chunk = max(1, len(jobs) // (16 * workers))
     context = multiprocessing.get_context("spawn")  # no fork of a threaded parent (tqdm, torch)
-    with context.Pool(min(workers, len(paths))) as pool:
-        yield from enumerate(pool.imap(converter, paths, chunksize=chunk))
+    with context.Pool(min(workers, len(jobs))) as pool:
+        yield from enumerate(pool.imap(converter, jobs, chunksize=chunk))
 
 
 def _split_arrays(items: tuple[Recording, ...], spikes: list[tuple[np.ndarray, np.ndarray]],
@@ -136,34 +141,43 @@ def _split_arrays(items: tuple[Recording, ...], spikes: list[tuple[np.ndarray, n
     return sample, times, units, labels, speakers
 
 
-def _manifest(split: SpeakerSplit, params: CochleaParams) -> dict:
+def _manifest(split: SpeakerSplit, params: CochleaParams, speeds: tuple[float, ...]) -> dict:
     """conversion.json's content: settings, classes, speakers, each file's split."""
     def rows(items: tuple[Recording, ...]) -> list[dict[str, str]]:
         return [{"path": r.name, "label": r.label, "speaker": r.speaker} for r in items]
 
     return {"format_version": FORMAT_VERSION, "cochlea": asdict(params),
             "classes": list(split.classes), "speakers": list(split.speakers),
-            "test_speakers": list(split.test_speakers),
+            "test_speakers": list(split.test_speakers), "train_speed_copies": list(speeds),
             "train": rows(split.train), "test": rows(split.test)}
 
 
 def write_split_files(folder: Path, split: SpeakerSplit, params: CochleaParams,
-                      spikes: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Write shd_{train,test}.h5, their .h5.zip and conversion.json into `folder`."""
-    n_train = len(split.train)
-    for name, items, part in (("train", split.train, spikes[:n_train]),
-                              ("test", split.test, spikes[n_train:])):
+                      spikes: list[tuple[np.ndarray, np.ndarray]],
+                      speeds: tuple[float, ...] = ()) -> None:
+    """Write shd_{train,test}.h5, their .h5.zip and conversion.json into `folder`; spikes are
+    train, test, then the train copies of each speed factor."""
+    n_train, n_test = len(split.train), len(split.test)
+    train = spikes[:n_train] + spikes[n_train + n_test:]
+    train_items = split.train * (1 + len(speeds))
+    for name, items, part in (("train", train_items, train),
+                              ("test", split.test, spikes[n_train:n_train + n_test])):
         h5 = folder / f"shd_{name}.h5"
         write_shd_h5(h5, *_split_arrays(items, part, split), split.classes)
         write_zip(folder / f"shd_{name}.h5.zip", h5)
-    text = json.dumps(_manifest(split, params), indent=1, sort_keys=True) + "\n"
+    text = json.dumps(_manifest(split, params, speeds), indent=1, sort_keys=True) + "\n"
     (folder / "conversion.json").write_text(text, encoding="utf-8")
 
 
 def make_spike_dataset(root: Path, split: SpeakerSplit, params: CochleaParams, workers: int,
                        overwrite: bool = False,
-                       progress: Callable[[int], None] | None = None) -> SpikeDatasetSummary:
-    """Convert a speaker split into `<root>/SHD/`; nothing is left behind on error."""
+                       progress: Callable[[int], None] | None = None,
+                       speeds: tuple[float, ...] = ()) -> SpikeDatasetSummary:
+    """Convert a speaker split into `<root>/SHD/`, with a train copy per speed factor in
+    `speeds`; nothing is left behind on error."""
+    if any(not 0.5 <= f <= 2.0 or f == 1.0 for f in speeds) or len(set(speeds)) < len(speeds):
+        raise ConfigError(f"speed factors must be distinct, in [0.5, 2] and not 1, got "
+                          f"{', '.join(map(str, speeds))} (set --speed-perturb)")
     if params.n_channels > N_CHANNELS:
         raise DataError(f"SHD files hold at most {N_CHANNELS} channels, got n_channels "
                         f"{params.n_channels} (use --channels <= {N_CHANNELS})")
@@ -177,17 +191,19 @@ def make_spike_dataset(root: Path, split: SpeakerSplit, params: CochleaParams, w
     created_root = not root.exists()
     tmp = root / f".SHD.tmp-{os.getpid()}"
     try:
-        spikes = convert([r.path for r in items], params, workers, progress)
+        jobs = [(r.path, 1.0) for r in items]
+        jobs += [(r.path, f) for f in speeds for r in split.train]
+        spikes = convert(jobs, params, workers, progress)
         tmp.mkdir(parents=True)
-        write_split_files(tmp, split, params, spikes)
+        write_split_files(tmp, split, params, spikes, speeds)
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if created_root:
             shutil.rmtree(root, ignore_errors=True)
         raise
-    return SpikeDatasetSummary(final, len(split.train), len(split.test),
-                               float(np.mean([len(t) for t, _ in spikes])),
+    return SpikeDatasetSummary(final, len(split.train) * (1 + len(speeds)), len(split.test),
+                               float(np.mean([len(t) for t, _ in spikes[:len(items)]])),
                                max(d for _, d in infos), params, split)
 
 

@@ -20,6 +20,15 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _factors(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated speed factors."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be numbers separated by commas, got "
+                                         f"{text!r}") from None
+
+
 def register(subparsers: Any) -> None:
     """Add the `make-spike-dataset` parser."""
     from model.recordings import DEFAULT_PATTERN
@@ -52,6 +61,10 @@ def register(subparsers: Any) -> None:
                         help="cochlea channels, at most 700 as SHD (default 700)")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         metavar="N", help="processes (default: all cores)")
+    parser.add_argument("--speed-perturb", type=_factors, default=(), metavar="F,G",
+                        help="also convert every training recording played F, G, ... times "
+                             "faster (speed perturbation, e.g. 0.9,1.1); the test set is never "
+                             "perturbed")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing ROOT/SHD")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -90,10 +103,11 @@ def _convert(args: argparse.Namespace, split: Any, params: Any, make: Any) -> An
     """Run the conversion under a progress bar on stderr (none with --quiet)."""
     from tqdm import tqdm
 
-    total = len(split.train) + len(split.test)
+    total = len(split.train) * (1 + len(args.speed_perturb)) + len(split.test)
     with tqdm(total=total, unit="rec", disable=args.quiet, file=sys.stderr,
               desc="cochlea") as bar:
-        return make(args.root, split, params, args.workers, args.overwrite, bar.update)
+        return make(args.root, split, params, args.workers, args.overwrite, bar.update,
+                    args.speed_perturb)
 
 
 def _print_summary(summary: Any) -> None:

@@ -138,3 +138,22 @@ def test_existing_shd_is_kept_unless_overwrite(tmp_path):
         make_spike_dataset(tmp_path / "root", split, PARAMS, workers=1)
     make_spike_dataset(tmp_path / "root", split, PARAMS, workers=1, overwrite=True)
     assert sorted(p.name for p in (tmp_path / "root").iterdir()) == ["SHD"]
+
+
+def test_speed_perturbation_adds_faster_and_slower_train_copies_only(tmp_path):
+    folder = write_recordings(tmp_path / "audio", per_label=1)
+    split = split_by_speaker(recordings_from_names(folder), ("bob",))
+    make_spike_dataset(tmp_path / "root", split, PARAMS, workers=1, speeds=(0.8, 1.25))
+    train = _read(tmp_path / "root" / "SHD" / "shd_train.h5")
+    test = _read(tmp_path / "root" / "SHD" / "shd_test.h5")
+    assert len(train["labels"]) == 3 * len(split.train) and len(test["labels"]) == 2
+    n = len(split.train)
+    np.testing.assert_array_equal(train["labels"][n:2 * n], train["labels"][:n])
+    last = [t.astype(np.float64).max() for t in train["spikes/times"]]
+    for i in range(n):  # 0.25 s tones: 0.8x lasts longer, 1.25x shorter, by about the factor
+        assert last[n + i] > last[i] + 0.03 and last[2 * n + i] < last[i] - 0.02
+    low = train["labels"] == split.classes.index("low")  # 300 Hz: pitch scales with speed too
+    mean_unit = np.array([u.astype(np.float64).mean() for u in train["spikes/units"]])
+    assert np.all(mean_unit[n:2 * n][low[:n]] < mean_unit[:n][low[:n]])
+    with pytest.raises(ConfigError, match="speed factors must be distinct, in"):
+        make_spike_dataset(tmp_path / "x", split, PARAMS, workers=1, speeds=(1.0,))

@@ -50,6 +50,7 @@ def _empty(folder):
                                        r"\(anna, bob, cleo\)"),
     (None, ("--pattern", "{label}"), r"--pattern must use \{label\} and \{speaker\}"),
     (None, ("--channels", "701"), r"SHD files hold at most 700 channels"),
+    (None, ("--speed-perturb", "0.9,3"), r"speed factors must be distinct, in \[0\.5, 2\]"),
 ])
 def test_bad_input_is_one_line_exit_2_and_root_stays_empty(tmp_path, capsys, damage, extra,
                                                           message):
