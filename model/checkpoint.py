@@ -12,7 +12,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,9 +20,7 @@ from hardware.errors import MosaicDSEError
 from hardware.spec import MosaicSpec
 from model.config import TrainConfig
 from model.methods import draws_weight_noise
-
-if TYPE_CHECKING:
-    from model.train import _Run
+from model.run import Run, RunState
 
 FORMAT = 1
 REQUIRED = ("format", "epoch", "curve", "initial_rate", "links", "rng", "gen", "w_in", "w_rec",
@@ -115,7 +112,7 @@ def _check_generators(state: Mapping[str, np.ndarray]) -> None:
         raise CheckpointError(f"checkpoint rng is not a numpy generator state ({exc})") from None
 
 
-def run_state(run: _Run, epoch: int, curve: list[float]) -> dict[str, np.ndarray]:
+def run_state(run: Run, epoch: int, curve: list[float]) -> dict[str, np.ndarray]:
     """The checkpoint of `run` after `epoch` epochs with losses `curve`."""
     net, opt = run.net, run.optimizer
     state = {
@@ -138,7 +135,7 @@ def run_state(run: _Run, epoch: int, curve: list[float]) -> dict[str, np.ndarray
     return state
 
 
-def restore_state(run: _Run, state: dict[str, np.ndarray]) -> tuple[int, list[float]]:
+def restore_state(run: Run, state: RunState) -> tuple[int, list[float]]:
     """Load a checkpoint into a freshly built `run`; returns (epochs done, loss curve)."""
     net, opt = run.net, run.optimizer
     shape = StateShape(net.w_in.shape[0], net.w_rec.shape[0], run.links.shape[1], None,

@@ -37,6 +37,7 @@ from model.evaluation import Evaluation, evaluate_split, to_tensor
 from model.methods import PENALTIES, draws_weight_noise, get_method
 from model.network import TiledLIF, WeightRule, decay_factor, readout_logits
 from model.optim import MaskedAdam
+from model.run import Run, RunState
 from model.setup import epoch_bar, learning_rate, torch_threads, validate_setup
 
 if TYPE_CHECKING:
@@ -119,21 +120,6 @@ def resolve_device(name: str, cuda_available: bool | None = None) -> torch.devic
                       "(set [training].device)")
 
 
-@dataclass
-class _Run:
-    """Mutable state of one training run (internal)."""
-
-    net: TiledLIF
-    optimizer: MaskedAdam
-    rules: deepr.LinkRules
-    links: np.ndarray
-    rng: np.random.Generator
-    gen: torch.Generator
-    device: torch.device
-    hop_cost: torch.Tensor | None
-    initial_rate: float = 0.0
-
-
 def input_scale(train_x: np.ndarray, neurons_per_tile: int) -> float:
     """1 / sqrt(K * E[x^2]) over the first INIT_SAMPLES training samples: with input weights
     N(0, input_gain^2 * scale^2), a neuron's input current has std about input_gain."""
@@ -167,7 +153,7 @@ def recurrent_gain(rules: deepr.LinkRules, links: np.ndarray, cfg: TrainConfig) 
 
 
 def build_run(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig,
-              device: torch.device) -> _Run:
+              device: torch.device) -> Run:
     """Network, optimizer, link rules and initial links of a run, all seeded from cfg.seed."""
     k = spec.neurons_per_tile
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -194,7 +180,7 @@ def build_run(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg:
     if rules.method.penalty == "mosaic_hop":
         cost = torch.from_numpy(deepr.hop_cost(spec.rows, spec.cols, k, cfg.mosaic_beta))
         cost = cost.to(device)
-    return _Run(net, optimizer, rules, links, rng, gen, device, cost)
+    return Run(net, optimizer, rules, links, rng, gen, device, cost)
 
 
 def batch_order(n: int, batch_size: int, gen: torch.Generator) -> list[np.ndarray]:
@@ -211,18 +197,18 @@ def rate_penalty(spikes: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     return cfg.rate_reg * (rate - cfg.target_rate).square().mean()
 
 
-def _mosaic_hop_penalty(run: _Run, cfg: TrainConfig) -> torch.Tensor:
+def _mosaic_hop_penalty(run: Run, cfg: TrainConfig) -> torch.Tensor:
     w = run.net.weights()[1]  # the forward copy, as the original's penalty
     return cfg.mosaic_lambda * (run.hop_cost * w.square()).mean()
 
 
-_PENALTY: dict[str, Callable[[_Run, TrainConfig], torch.Tensor] | None] = {
+_PENALTY: dict[str, Callable[[Run, TrainConfig], torch.Tensor] | None] = {
     "none": None, "mosaic_hop": _mosaic_hop_penalty}
 if set(_PENALTY) != set(PENALTIES):  # a penalty named in model.methods lacks its code
     raise ImportError("model.train does not implement every penalty of model.methods")
 
 
-def batch_loss(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+def batch_loss(run: Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
                n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, spikes (B, T, N)): cross-entropy on readout counts + rate regulariser + the
     method's penalty."""
@@ -268,7 +254,7 @@ def mosaic_rule(net: TiledLIF, cfg: TrainConfig, step: int) -> WeightRule | None
                    clip_std=cfg.mosaic_clip_std)
 
 
-def run_epoch(run: _Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> tuple[float, str]:
+def run_epoch(run: Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> tuple[float, str]:
     """(mean loss, "" or a divergence message) of one pass over the training split."""
     losses = []
     per_weight = run.rules.method.pruning == "weights"
@@ -296,7 +282,7 @@ def run_epoch(run: _Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> t
     return float(np.mean(losses)), ""
 
 
-def apply_rewiring(run: _Run, cfg: TrainConfig) -> None:
+def apply_rewiring(run: Run, cfg: TrainConfig) -> None:
     """Rewire the links: zero removed weights and their Adam moments, give every regrown link
     fresh weights and zero moments (also a link pruned and chosen again in the same pass)."""
     net, k = run.net, run.rules.neurons_per_tile
@@ -317,10 +303,10 @@ def apply_rewiring(run: _Run, cfg: TrainConfig) -> None:
     run.links = rewiring.links
 
 
-OnEpoch = Callable[[EpochReport, Callable[[], dict[str, np.ndarray]]], None]
+OnEpoch = Callable[[EpochReport, Callable[[], RunState]], None]
 
 
-def fit(run: _Run, data: BinnedDataset, cfg: TrainConfig, start_epoch: int = 0,
+def fit(run: Run, data: BinnedDataset, cfg: TrainConfig, start_epoch: int = 0,
         curve: list[float] | None = None,
         on_epoch: OnEpoch | None = None) -> tuple[list[float], str]:
     """Train epochs start_epoch+1 .. cfg.epochs; returns (per-epoch mean losses, divergence
@@ -348,7 +334,7 @@ def fit(run: _Run, data: BinnedDataset, cfg: TrainConfig, start_epoch: int = 0,
     return curve, ""
 
 
-def epoch_report(run: _Run, data: BinnedDataset, epoch: int, epochs: int,
+def epoch_report(run: Run, data: BinnedDataset, epoch: int, epochs: int,
                  loss: float) -> EpochReport:
     """Validation accuracy, firing rate and links of the network after `epoch`."""
     val = evaluate_split(run.net, data.val_x, data.val_y, data.n_classes, run.device,
@@ -360,7 +346,7 @@ def epoch_report(run: _Run, data: BinnedDataset, epoch: int, epochs: int,
 
 def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig, *,
           on_epoch: OnEpoch | None = None,
-          state: dict[str, np.ndarray] | None = None) -> TrainResult:
+          state: RunState | None = None) -> TrainResult:
     """Train the network of `spec` on `data` with `cfg` (data_cfg gives the bins' duration).
 
     on_epoch(report, checkpoint): called after every epoch; checkpoint() gives the run's state
@@ -380,7 +366,7 @@ def train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: Dat
 
 
 def _train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: DataConfig,
-           on_epoch: OnEpoch | None, state: dict[str, np.ndarray] | None) -> TrainResult:
+           on_epoch: OnEpoch | None, state: RunState | None) -> TrainResult:
     start = time.perf_counter()
     run = build_run(spec, cfg, data, data_cfg, resolve_device(cfg.device))
     run.initial_rate = initial_rate(run, data)
@@ -405,14 +391,14 @@ def _train(spec: MosaicSpec, cfg: TrainConfig, data: BinnedDataset, data_cfg: Da
     return result_of(run, data, curve, message, (test, val, train_eval), seconds)
 
 
-def initial_rate(run: _Run, data: BinnedDataset) -> float:
+def initial_rate(run: Run, data: BinnedDataset) -> float:
     """Mean spikes per neuron per bin of the initial network on the first training batch."""
     with torch.no_grad():
         x = to_tensor(data.train_x[:256], run.device)
         return float(run.net(x).mean())
 
 
-def result_of(run: _Run, data: BinnedDataset, curve: list[float], message: str,
+def result_of(run: Run, data: BinnedDataset, curve: list[float], message: str,
               evals: tuple[Evaluation, Evaluation, Evaluation], seconds: float) -> TrainResult:
     """Assemble the TrainResult of a finished (or diverged) run."""
     rules, links = run.rules, run.links
