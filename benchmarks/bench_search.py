@@ -15,6 +15,12 @@ proposes it: trained results are cached by configuration within one run.
 The default run (12 trials x 5 seeds x 4 samplers, 3 epochs) takes about 8-9 min on 2 shared
 cores; --quick (2 trials, 1 seed, 1 epoch) about 20 s.
 Run: python benchmarks/bench_search.py [--trials 12] [--seeds 5] [--epochs 3] [--quick]
+
+--scale N: the sampler's own cost and hypervolume at N trials, with TPE on its default window
+of recent trials (`search.searcher.TPE_WINDOW`, or --window) beside plain TPE and random. The
+training is replaced by a surrogate (accuracy rises with the link budget, falls away from a good
+learning rate; memory is the sampled chip's exact memory), so only the sampler is measured.
+--scale 1500 --window 300 --seeds 2 takes about 3 min on 2 shared cores.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from hardware.memory import chip_memory_cells
 from model.data import load_dataset
 from search.config import SearchConfig, build_trial, load_config
 from search.gate import ProxyGate
-from search.searcher import make_sampler
+from search.searcher import TPE_WINDOW, make_sampler
 from search.space import OptunaSpace, Param
 from search.trial import TrialRecord, TrialSettings, evaluate
 
@@ -266,7 +272,14 @@ def main() -> None:
                         help="dataset root (default: the tiny config's ~/.cache/mosaic-dse)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 2 trials, 1 seed, 1 epoch, temporary data root")
+    parser.add_argument("--scale", type=int, default=0,
+                        help="sampler cost and hypervolume at this many surrogate trials")
+    parser.add_argument("--window", type=int, default=TPE_WINDOW,
+                        help="TPE's window of recent trials in --scale runs")
     args = parser.parse_args()
+    if args.scale:
+        scale_benchmark(args.scale, args.window, args.seeds if args.seeds != 5 else 2)
+        return
     if args.quick:
         args.trials, args.seeds, args.epochs = 2, 1, 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -306,6 +319,65 @@ def run_benchmark(trials: int, seeds: int, epochs: int, samplers: list[str],
           "trainings run here, 'trial s' every trained trial at its training time")
     if len(hv) > 1:
         print("conclusion: " + conclusion(hv, runs, trials))
+
+
+def surrogate(cfg: SearchConfig, params: dict[str, Any]) -> tuple[float, float]:
+    """(val_accuracy, chip_memory_cells) without training: accuracy rises with the link budget
+    (p1, p3) and falls away from lr = 3e-3; memory is the sampled chip's exact memory."""
+    spec, _ = build_trial(cfg, params)
+    budget = float(params.get("p1", 0.5)) + 2.0 * float(params.get("p3", 0.0))
+    lr = float(params.get("lr", 3e-3))
+    accuracy = (1.0 - np.exp(-2.0 * budget)) * np.exp(-(np.log10(lr / 3e-3)) ** 2)
+    return float(accuracy), float(chip_memory_cells(spec))
+
+
+def scale_run(cfg: SearchConfig, sampler: optuna.samplers.BaseSampler,
+              n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(CPU seconds per suggestion, accuracies, memories) of n surrogate trials."""
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    space = OptunaSpace.from_config(cfg)
+    seconds, accuracy, memory = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        start = time.process_time()
+        trial = study.ask()
+        params = space(trial)
+        seconds[i] = time.process_time() - start
+        accuracy[i], memory[i] = surrogate(cfg, params)
+        trial.set_constraint("violations", 0.0)
+        study.tell(trial, [accuracy[i], memory[i]])
+    return seconds, accuracy, memory
+
+
+def scale_benchmark(n: int, window: int, seeds: int) -> None:
+    """Print TPE's CPU per suggestion and hypervolume at n trials, windowed vs plain."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    cfg = bench_config(1, None)
+    reference = reference_point(cfg)
+    checkpoints = sorted({max(1, round(n * i / 4)) for i in range(1, 5)})
+    variants = {f"tpe window {window}": lambda seed: make_sampler("tpe", seed, window),
+                "tpe (no window)": lambda seed: make_sampler("tpe", seed, 10**9),
+                "random": lambda seed: make_sampler("random", seed)}
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, optuna {optuna.__version__}; "
+          f"tiny config's space ({', '.join(p.name for p in cfg.searched)}), surrogate "
+          f"objectives, {n} trials x seeds 0..{seeds - 1}; CPU ms per suggestion (mean over "
+          "each quarter of the run) and hypervolume as a fraction of the reference box")
+    header = "".join(f"{f'ms@{k}':>10}" for k in checkpoints)
+    header += "".join(f"{f'HV@{k}':>17}" for k in checkpoints)
+    print(f"{'sampler':<20}{header}")
+    for name, make in variants.items():
+        costs, hvs = [], []
+        for seed in range(seeds):
+            seconds, accuracy, memory = scale_run(cfg, make(seed), n)
+            quarters = np.array_split(seconds, len(checkpoints))
+            costs.append([1e3 * q.mean() for q in quarters])
+            curve = hypervolume_curve(accuracy, memory, reference) / (1 - reference[0])
+            hvs.append([curve[k - 1] / reference[1] for k in checkpoints])
+            print(f"  {name} seed {seed}: {seconds.sum():.1f} s of sampling", file=sys.stderr)
+        cost, hv = np.array(costs), np.array(hvs)
+        print(f"{name:<20}" + "".join(f"{c:>10.1f}" for c in cost.mean(0))
+              + "".join(f"{m:>9.4f} +-{sd:.3f}" for m, sd in zip(hv.mean(0), _sd(hv),
+                                                                 strict=True)))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ and averages their minimum configurations; results are cached per (grid, K, prof
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,22 +35,35 @@ class ProxyResult:
 
 
 class ProxyCache:
-    """Explicit cache of sampled-network usages keyed by (rows, cols, K, profile, seeds)."""
+    """LRU cache of sampled-network usages keyed by (rows, cols, K, profile, seeds).
 
-    def __init__(self) -> None:
-        self._usages: dict[tuple, np.ndarray] = {}
+    max_entries bounds it (each entry is ~10 KB on 5x5 tiles): a search suggests a new
+    profile nearly every time, so an unbounded cache grows for the whole search.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._usages: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._usages)
 
     def usages(self, rows: int, cols: int, k: int, profile: tuple[float, ...],
                seeds: int) -> np.ndarray:
         """int64 (seeds, 2R+1, 2C+1, 8): port usage of `seeds` networks sampled with `profile`."""
         key = (rows, cols, k, profile, seeds)
-        if key not in self._usages:
-            self._usages[key] = np.stack([
-                port_usage(sample_links(rows, cols, k, profile, np.random.default_rng(seed)),
-                           rows, cols, k)
-                for seed in range(seeds)
-            ])
-        return self._usages[key]
+        if key in self._usages:
+            self._usages.move_to_end(key)
+            return self._usages[key]
+        usages = np.stack([
+            port_usage(sample_links(rows, cols, k, profile, np.random.default_rng(seed)),
+                       rows, cols, k)
+            for seed in range(seeds)
+        ])
+        self._usages[key] = usages
+        while len(self._usages) > self.max_entries:
+            self._usages.popitem(last=False)
+        return usages
 
 
 def predict(spec: MosaicSpec, hop_profile: Sequence[float], seeds: int = 3,

@@ -35,6 +35,14 @@ class ProxyGate:
     cache: ProxyCache = field(default_factory=ProxyCache, repr=False)
     needs: dict[str, int] = field(default_factory=dict)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with the searcher at every Tune checkpoint: without the proxy cache."""
+        return {k: v for k, v in self.__dict__.items() if k != "cache"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.cache = ProxyCache()
+
     def check(self, params: dict[str, Any]) -> TrialRecord | None:
         """The `infeasible` record of `params`, or None when it may train (also when the
         parameters are invalid: the trial then records that error itself)."""

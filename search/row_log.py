@@ -34,7 +34,7 @@ class RowLog:
         try:
             fd = self._open()
             os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
+            getattr(os, "fdatasync", os.fsync)(fd)  # the data; no need for the mtime too
         except OSError as exc:
             raise _write_error(self.path, exc) from None
 

@@ -29,13 +29,52 @@ STUDY_NAME = "mosaic-dse"
 log = logging.getLogger(__name__)
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """Seeded Optuna sampler by name: tpe (default), nsga2 or random."""
-    samplers = {"tpe": optuna.samplers.TPESampler, "nsga2": optuna.samplers.NSGAIISampler,
+TPE_WINDOW = 1000  # TPE models the most recent trials only: its cost stops growing here
+
+
+def make_sampler(name: str, seed: int, window: int = TPE_WINDOW) -> optuna.samplers.BaseSampler:
+    """Seeded Optuna sampler by name: tpe (default; on the last `window` trials), nsga2 or
+    random."""
+    samplers = {"tpe": WindowedTPESampler, "nsga2": optuna.samplers.NSGAIISampler,
                 "random": optuna.samplers.RandomSampler}
     if name not in samplers:
         raise ConfigError(f"[search].sampler must be one of {sorted(samplers)}, got {name!r}")
+    if name == "tpe":
+        return WindowedTPESampler(seed=seed, window=window)
     return samplers[name](seed=seed)
+
+
+class WindowedTPESampler(optuna.samplers.TPESampler):
+    """TPE whose density models see only the `window` most recent trials (by number).
+
+    TPE's cost per suggestion grows with every trial it models (a multi-objective split and
+    two Parzen estimators per parameter); with a window it stays flat past `window` trials
+    and equals plain TPE below. Relies on TPESampler._sample reading trials through
+    `study._get_trials` (optuna 5, pinned).
+    """
+
+    def __init__(self, *, window: int = TPE_WINDOW, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.window = window
+
+    def _sample(self, study: optuna.Study, trial: Any,
+                search_space: dict[str, Any]) -> dict[str, Any]:
+        return super()._sample(_RecentTrials(study, self.window), trial, search_space)
+
+
+class _RecentTrials:
+    """A study seen through its `window` most recent trials (every other attribute passes)."""
+
+    def __init__(self, study: optuna.Study, window: int) -> None:
+        self._study = study
+        self._window = window
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, *args: Any, **kwargs: Any) -> list:
+        trials = self._study._get_trials(*args, **kwargs)
+        return trials[-self._window:] if len(trials) > self._window else trials
 
 
 def open_storage(directory: Path) -> JournalStorage:

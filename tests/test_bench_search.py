@@ -64,3 +64,13 @@ def test_search_counts_trained_trials_and_caches(bench, tmp_path: Path) -> None:
     assert first.suggestions > 2 and (cache.misses, cache.hits) == (2, 0)
     again = bench.run_search(cfg, "random", 0, 2, data, cache)
     assert again.records == first.records and (cache.misses, cache.hits) == (2, 2)
+
+
+def test_scale_run_measures_the_windowed_sampler_on_surrogates(bench) -> None:
+    from search.searcher import make_sampler
+
+    cfg = bench.bench_config(1, None)
+    seconds, accuracy, memory = bench.scale_run(cfg, make_sampler("tpe", 0, 5), 14)
+    assert seconds.shape == accuracy.shape == memory.shape == (14,)
+    assert (seconds > 0).all() and ((accuracy >= 0) & (accuracy <= 1)).all()
+    assert (memory > 0).all()
