@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from analysis.objectives import considered_mask
 from analysis.schema import reference_metadata
 from hardware.errors import ResultsError
 
@@ -133,20 +134,6 @@ def _numeric(trials: pd.DataFrame, column: str) -> np.ndarray:
     if column not in trials:
         return np.full(len(trials), np.nan)
     return pd.to_numeric(trials[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def considered_mask(status: Sequence[object], mappable: Sequence[object],
-                    require_mappable: bool = True) -> np.ndarray:
-    """bool (n,): status "ok" and (unless not required) mappable."""
-    ok = np.asarray([s == "ok" for s in status], dtype=bool)
-    if not require_mappable:
-        return ok
-    return ok & np.asarray([_is_true(m) for m in mappable], dtype=bool)
-
-
-def _is_true(value: object) -> bool:
-    """True for True/1 (numpy too); False for False, None, NaN and pd.NA."""
-    return value is not None and value is not pd.NA and value == value and bool(value)
 
 
 def objectives(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",

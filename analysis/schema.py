@@ -82,11 +82,20 @@ METRIC_COLUMNS: tuple[Column, ...] = (
            "from after its worker died or the driver was resumed (0: every checkpoint was "
            "damaged, see error); null when it ran through."),
     Column("on_front", pa.bool_(), "On the Pareto front: ok, mappable and non-dominated on "
-           "(max val_accuracy, min chip_memory_cells)."),
+           "the search's objectives ([search].objectives, default max val_accuracy, min "
+           "chip_memory_cells; stored in the metadata key mosaic_dse.objectives)."),
     Column("seed", pa.int64(), "Training seed."),
     Column("finished_at", pa.timestamp("us", tz="UTC"), "When the row was written (UTC)."),
 )
 FIXED_COLUMNS: dict[str, Column] = {c.name: c for c in (*HEAD_COLUMNS, *METRIC_COLUMNS)}
+# Columns the store fills when it writes a row; every other fixed column is a trial record field.
+STORE_COLUMNS = ("on_front", "finished_at")
+# The numeric results a search may optimise ([search].objectives): every int or float metric
+# but the bookkeeping ones.
+OBJECTIVE_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in METRIC_COLUMNS
+    if (pa.types.is_integer(c.type) or pa.types.is_floating(c.type))
+    and c.name not in ("seed", "resumed_from_epoch"))
 
 
 def parameter_columns(names: Iterable[str]) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from analysis.objectives import is_considered
 from analysis.pareto import nondominated_mask
 from analysis.schema import (
     HEAD_COLUMNS,
@@ -154,7 +155,7 @@ class ResultTable:
     def _track(self, row: dict[str, Any], position: int | None) -> None:
         """Update the per-row lists, counters and front for a stored row."""
         status = row.get("status")
-        considered = status == "ok" and row.get("mappable") is True
+        considered = is_considered(status, row.get("mappable"))
         accuracy = row.get("val_accuracy") if considered else None
         accuracy = np.nan if accuracy is None else float(accuracy)
         memory = row.get("chip_memory_cells")

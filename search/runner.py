@@ -186,11 +186,10 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
     import optuna
     from ray import tune
 
+    from analysis.objectives import DEFAULT_OBJECTIVES
     from search.callbacks import ResultsCallback
     from search.gate import ProxyGate
     from search.searcher import (
-        METRICS,
-        MODES,
         STUDY_NAME,
         ConstrainedOptunaSearch,
         make_sampler,
@@ -203,7 +202,7 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
     storage = open_storage(directory)
     settings = TrialSettings(cfg.search.proxy_seeds, cfg.search.proxy_threshold)
     searcher = ConstrainedOptunaSearch(
-        space=OptunaSpace(cfg.params), metric=METRICS, mode=MODES, storage=storage,
+        space=OptunaSpace(cfg.params), objectives=DEFAULT_OBJECTIVES, storage=storage,
         sampler=make_sampler(cfg.search.sampler,
                              segment_seed(cfg.search.seed, study_size(storage))),
         study_name=STUDY_NAME, gate=ProxyGate(cfg, settings, str(directory), cfg.to_toml()),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from analysis.objectives import DEFAULT_OBJECTIVES, MID_RUN_OBJECTIVES, Objectives
 from hardware.errors import MosaicDSEError
 from search.config import SearchConfig, build_trial
 from search.trial import TrialRecord, TrialSettings, run_trial
@@ -52,9 +53,7 @@ def trainable(config: dict[str, Any], data: Any = None,
     try:
         spec, train_cfg = build_trial(context.config, params)
     except MosaicDSEError as exc:
-        record = TrialRecord(status="error", method=str(params.get("method", "")),
-                             chip_memory_cells=0, proxy_memory_cells=0, params=params,
-                             error=str(exc))
+        record = TrialRecord.failed(str(exc), params)
     else:
         from hardware.memory import chip_memory_cells
         from model.checkpoint import expected_state
@@ -64,20 +63,29 @@ def trainable(config: dict[str, Any], data: Any = None,
                            on_epoch=partial(report_epoch, float(chip_memory_cells(spec))),
                            state=start.state)
         record = start.annotate(record)
-    accuracy, memory = record.objectives()
-    tune.report({"val_accuracy": accuracy, "chip_memory_cells": memory,
-                 "constraint": record.constraint, "status": record.status,
-                 "record": json.dumps(record.to_row(), default=_json_default)})
+    tune.report(final_report(record, DEFAULT_OBJECTIVES))
+
+
+def final_report(record: TrialRecord, objectives: Objectives) -> dict[str, Any]:
+    """A trial's last Tune report: its objective values by name (what the searcher tells
+    Optuna), its constraint and status, and its row as JSON (what the callback stores)."""
+    values = record.objective_values(objectives)
+    return {**{o.name: v for o, v in zip(objectives, values, strict=True)},
+            "constraint": record.constraint, "status": record.status,
+            "record": json.dumps(record.to_row(), default=_json_default)}
 
 
 def report_epoch(chip_memory: float, report: Any, checkpoint: Any) -> None:
-    """Tune report of one finished epoch (a `model.train.EpochReport`) with its checkpoint."""
+    """Tune report of one finished epoch (a `model.train.EpochReport`) with its checkpoint:
+    the objectives known mid-run (MID_RUN_OBJECTIVES: val_accuracy, chip_memory_cells) and
+    progress."""
     from ray import tune
 
     from search.checkpoints import staged_checkpoint
 
+    accuracy, memory = (o.name for o in MID_RUN_OBJECTIVES)
     with staged_checkpoint(checkpoint()) as staged:
-        tune.report({"val_accuracy": report.val_accuracy, "chip_memory_cells": chip_memory,
+        tune.report({accuracy: report.val_accuracy, memory: chip_memory,
                      "epoch": report.epoch, "epochs": report.epochs, "loss": report.loss,
                      "firing_rate": report.firing_rate, "n_links": report.n_links},
                     checkpoint=staged)
