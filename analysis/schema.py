@@ -232,15 +232,17 @@ def file_metadata(config_text: str, versions: Mapping[str, str] | None = None) -
     return {CONFIG_KEY: config_text, VERSIONS_KEY: json.dumps(dict(versions), sort_keys=True)}
 
 
-def reference_metadata(reference: tuple[float, float] | None, hypervolume: float,
-                       accuracy_column: str = "val_accuracy",
-                       memory_column: str = "chip_memory_cells") -> dict[str, str]:
-    """{REFERENCE_KEY: JSON}: the front's hypervolume and the reference point it was computed
-    for (null with no feasible trial), so a reader can recompute the number the tool printed."""
-    point = None if reference is None else [float(reference[0]), float(reference[1])]
+def reference_metadata(reference: Sequence[float] | None, hypervolume: float,
+                       objectives: Sequence[Any]) -> dict[str, str]:
+    """{REFERENCE_KEY: JSON}: the front's hypervolume, the reference point it was computed
+    for (one value per objective; null with no feasible trial), the objectives' columns and
+    directions, so a reader can recompute the number the tool printed. objectives:
+    `analysis.objectives.Objective`s."""
+    point = None if reference is None else [float(v) for v in reference]
     return {REFERENCE_KEY: json.dumps(
         {"reference_point": point, "hypervolume": float(hypervolume),
-         "objectives": [accuracy_column, memory_column]}, sort_keys=True)}
+         "objectives": [o.name for o in objectives],
+         "directions": [o.direction for o in objectives]}, sort_keys=True)}
 
 
 def read_reference(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:

@@ -100,7 +100,8 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
             store = open_store(directory, cfg.to_toml())
             rows = store.rows_by_trial_id()
             check_journal(directory / JOURNAL, rows)
-            previous = previous_checkpoints(reconcile_study(open_storage(directory), rows),
+            previous = previous_checkpoints(reconcile_study(open_storage(directory), rows,
+                                                            cfg.search.objective_list),
                                             ray_storage, cfg)
             trained = store.trained_count()
         finally:
@@ -186,7 +187,6 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
     import optuna
     from ray import tune
 
-    from analysis.objectives import DEFAULT_OBJECTIVES
     from search.callbacks import ResultsCallback
     from search.gate import ProxyGate
     from search.searcher import (
@@ -202,7 +202,7 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
     storage = open_storage(directory)
     settings = TrialSettings(cfg.search.proxy_seeds, cfg.search.proxy_threshold)
     searcher = ConstrainedOptunaSearch(
-        space=OptunaSpace(cfg.params), objectives=DEFAULT_OBJECTIVES, storage=storage,
+        space=OptunaSpace(cfg.params), objectives=cfg.search.objective_list, storage=storage,
         sampler=make_sampler(cfg.search.sampler,
                              segment_seed(cfg.search.seed, study_size(storage))),
         study_name=STUDY_NAME, gate=ProxyGate(cfg, settings, str(directory), cfg.to_toml()),

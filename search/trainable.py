@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from analysis.objectives import DEFAULT_OBJECTIVES, MID_RUN_OBJECTIVES, Objectives
+from analysis.objectives import MID_RUN_OBJECTIVES, Objectives
 from hardware.errors import MosaicDSEError
 from search.config import SearchConfig, build_trial
 from search.trial import TrialRecord, TrialSettings, run_trial
@@ -60,10 +60,11 @@ def trainable(config: dict[str, Any], data: Any = None,
 
         start = _start_point(context, params, expected_state(spec, train_cfg, data.n_inputs))
         record = run_trial(spec, train_cfg, data, context.config.data, params, context.settings,
-                           on_epoch=partial(report_epoch, float(chip_memory_cells(spec))),
+                           on_epoch=partial(report_epoch, float(chip_memory_cells(spec)),
+                                            end_only(context.config.search.objective_list)),
                            state=start.state)
         record = start.annotate(record)
-    tune.report(final_report(record, DEFAULT_OBJECTIVES))
+    tune.report(final_report(record, context.config.search.objective_list))
 
 
 def final_report(record: TrialRecord, objectives: Objectives) -> dict[str, Any]:
@@ -75,17 +76,24 @@ def final_report(record: TrialRecord, objectives: Objectives) -> dict[str, Any]:
             "record": json.dumps(record.to_row(), default=_json_default)}
 
 
-def report_epoch(chip_memory: float, report: Any, checkpoint: Any) -> None:
+def end_only(objectives: Objectives) -> tuple[str, ...]:
+    """The objectives known only when a trial ends (energy, memory_cells, ...)."""
+    return tuple(o.name for o in objectives if o not in MID_RUN_OBJECTIVES)
+
+
+def report_epoch(chip_memory: float, unknown: tuple[str, ...], report: Any,
+                 checkpoint: Any) -> None:
     """Tune report of one finished epoch (a `model.train.EpochReport`) with its checkpoint:
-    the objectives known mid-run (MID_RUN_OBJECTIVES: val_accuracy, chip_memory_cells) and
-    progress."""
+    the objectives known mid-run (MID_RUN_OBJECTIVES: val_accuracy, chip_memory_cells),
+    progress, and None for the `unknown` objectives (Tune wants every metric in each
+    report; the searcher tells a trial stopped with None values as pruned)."""
     from ray import tune
 
     from search.checkpoints import staged_checkpoint
 
     accuracy, memory = (o.name for o in MID_RUN_OBJECTIVES)
     with staged_checkpoint(checkpoint()) as staged:
-        tune.report({accuracy: report.val_accuracy, memory: chip_memory,
+        tune.report({**dict.fromkeys(unknown), accuracy: report.val_accuracy, memory: chip_memory,
                      "epoch": report.epoch, "epochs": report.epochs, "loss": report.loss,
                      "firing_rate": report.firing_rate, "n_links": report.n_links},
                     checkpoint=staged)

@@ -62,9 +62,9 @@ def test_a_reported_checkpoint_leaves_no_staging_directory(tmp_path, monkeypatch
 
     monkeypatch.setattr(tune, "report", fake_report)
     state = {"epoch": np.array(1), "w_rec": np.ones((2, 2), dtype=np.float32)}
-    report_epoch(5.0, EpochReport(1, 3, 0.5, 0.25, 0.01, 4), lambda: state)
+    report_epoch(5.0, (), EpochReport(1, 3, 0.5, 0.25, 0.01, 4), lambda: state)
     with pytest.raises(OSError, match="no space"):
-        report_epoch(5.0, EpochReport(2, 3, 0.5, 0.25, 0.01, 4), lambda: state)
+        report_epoch(5.0, (), EpochReport(2, 3, 0.5, 0.25, 0.01, 4), lambda: state)
     assert list(staging.iterdir()) == []
     with np.load(persisted[0] / STATE_FILE) as saved:
         assert saved["w_rec"].tolist() == [[1.0, 1.0], [1.0, 1.0]]
