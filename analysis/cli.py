@@ -31,8 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `pareto` and `report` sub-commands."""
     p = subparsers.add_parser(
         "pareto", help="print the Pareto front and hypervolume of a search",
-        description="Print the non-dominated trials (max validation accuracy, or test "
-                    "accuracy for files without it; min memory) sorted by memory, with test "
+        description="Print the non-dominated trials on the search's objectives (stored in "
+                    "the file's mosaic_dse.objectives; default max validation accuracy, or "
+                    "test accuracy for files without it, and min chip memory; a third such "
+                    "as min energy_pj_per_sample when the search had one) sorted by memory, "
+                    "with test "
                     "accuracy and key parameters, and the exact hypervolume (reference: "
                     "accuracy 0, 1.1 x the largest considered memory, or --ref). The search "
                     "stores the reference point and hypervolume it printed in the metadata "
@@ -42,17 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("directory", type=Path, help=DIRECTORY_HELP)
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"front": [...], "hypervolume": h, '
-                        '"reference_point": [accuracy, memory]} instead of the table')
+                        '"reference_point": [one value per objective]} instead of the table')
     p.add_argument("--plot", type=Path, metavar="FILE.png",
                    help="also write the accuracy-vs-memory figure to FILE.png")
     p.add_argument("--objective-x", choices=MEMORY_COLUMNS, default="chip_memory_cells",
                    help="memory objective: chip_memory_cells (the sampled chip; only trials "
                         "mappable on it count) or memory_cells (smallest chip hosting the "
                         "trained network; every trained trial counts). Default: %(default)s")
-    p.add_argument("--ref", metavar="ACC,CELLS",
-                   help="reference point of the hypervolume: accuracy and memory (cells), "
-                        "e.g. 0.05,2e6 (default: accuracy 0, 1.1 x the largest considered "
-                        "memory)")
+    p.add_argument("--ref", metavar="ACC,CELLS[,X]",
+                   help="reference point of the hypervolume, one value per objective in the "
+                        "search's order: accuracy and memory (cells), e.g. 0.05,2e6, and the "
+                        "third objective's if the search has one (default: accuracy 0, 1.1 x "
+                        "the largest considered value of each minimised objective)")
     p.set_defaults(func=run_pareto)
     r = subparsers.add_parser(
         "report", help="write report.md and figures for a search",
@@ -76,11 +80,14 @@ def run_pareto(args: argparse.Namespace) -> int:
     reference = None if args.ref is None else parse_reference(args.ref)
     results = load_results(args.directory)
     trials = results.trials
-    front = pareto_front(trials, args.objective_x, reference)
+    objectives = results.objectives
+    front = pareto_front(trials, args.objective_x, reference, objectives)
     if args.plot is not None:
-        from analysis.plots import front_figure, save_png
+        from analysis.plots import front_figure, projections_figure, save_png
 
-        save_png(front_figure(trials, args.objective_x), args.plot)
+        figure = (front_figure(trials, args.objective_x) if len(objectives) == 2
+                  else projections_figure(trials, front.objectives))
+        save_png(figure, args.plot)
     if args.json:
         print(json.dumps(front_json(front) | {"stored": results.stored_reference},
                          allow_nan=False))
@@ -88,35 +95,40 @@ def run_pareto(args: argparse.Namespace) -> int:
             print(f"no feasible trial among {len(trials)} trials: the front is empty",
                   file=sys.stderr)
     else:
-        print(front_text(trials, args.objective_x, reference))
+        print(front_text(trials, args.objective_x, reference, objectives))
         if results.stored_reference is not None:
             print(stored_reference_line(results.stored_reference))
     return 0
 
 
-def parse_reference(text: str) -> tuple[float, float]:
-    """(accuracy, cells) of `--ref ACC,CELLS`; ResultsError naming the flag when malformed."""
-    message = f"--ref must be two finite numbers ACC,CELLS, got {text!r} (e.g. --ref 0.05,2e6)"
+def parse_reference(text: str) -> tuple[float, ...]:
+    """(accuracy, cells[, third objective]) of `--ref ACC,CELLS[,X]`: one finite number per
+    objective; ResultsError naming the flag when malformed."""
+    message = (f"--ref must be two finite numbers ACC,CELLS (three with a third objective), "
+               f"got {text!r} (e.g. --ref 0.05,2e6)")
     try:
-        accuracy, cells = (float(part) for part in text.split(","))
-    except ValueError:  # not a number, or not exactly two of them
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:  # not a number
         raise ResultsError(message) from None
-    if not (math.isfinite(accuracy) and math.isfinite(cells)):
+    if len(values) not in (2, 3) or not all(math.isfinite(v) for v in values):
         raise ResultsError(message)
+    cells = values[1]
     if cells <= 0:
         raise ResultsError(f"--ref memory must be > 0 cells, got {cells:g} (e.g. --ref 0,2e6)")
-    return accuracy, cells
+    return values
 
 
 def stored_reference_line(stored: Mapping[str, Any]) -> str:
     """'stored with the results: hypervolume ... at reference point (...)'."""
+    from analysis.report import reference_text
+
     point = stored.get("reference_point")
-    objectives = " x ".join(stored.get("objectives") or ())
+    names = list(stored.get("objectives") or ("val_accuracy", "chip_memory_cells"))
     if point is None:
         return "stored with the results: hypervolume 0 (no feasible trial when written)"
     return (f"stored with the results (mosaic_dse.reference_point): hypervolume "
-            f"{stored.get('hypervolume', 0.0):.6g} ({objectives}), reference point "
-            f"(accuracy {point[0]:g}, memory {point[1]:.6g} cells)")
+            f"{stored.get('hypervolume', 0.0):.6g} ({' x '.join(names)}), reference point "
+            f"{reference_text(names, point)}")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -146,7 +158,8 @@ def front_json(front: ParetoFront) -> dict[str, Any]:
     NaN and missing values become null; reference_point is [0.0, null] with no feasible trial."""
     rows = [{k: _json_value(v, k) for k, v in row.items()}
             for row in front.front.to_dict(orient="records")]
-    reference = list(front.reference_point) if front.reference_point else [0.0, None]
+    reference = (list(front.reference_point) if front.reference_point
+                 else [0.0 if o.maximise else None for o in front.objectives])
     return {"front": rows, "hypervolume": float(front.hypervolume),
             "reference_point": reference}
 
@@ -173,4 +186,5 @@ def front_table_text(directory: Path, memory_column: str = "chip_memory_cells") 
     """The `pareto` table of a results directory (used after a search finishes)."""
     from analysis.report import front_text
 
-    return front_text(load_results(directory).trials, memory_column)
+    results = load_results(directory)
+    return front_text(results.trials, memory_column, objectives=results.objectives)

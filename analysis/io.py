@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analysis.objectives import DEFAULT_OBJECTIVES, Objectives, read_objectives
 from analysis.schema import CONFIG_KEY, TRIALS_FILE, VERSIONS_KEY, read_reference
 from hardware.errors import ResultsError
 
@@ -133,6 +134,7 @@ class Results:
     config_text: str | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
     stored_reference: Mapping[str, Any] | None = None
+    objectives: Objectives = DEFAULT_OBJECTIVES
 
 
 def load_results(path: Path) -> Results:
@@ -145,7 +147,8 @@ def load_results(path: Path) -> Results:
     return Results(directory=file.parent, trials=tolerant_frame(table),
                    config_text=config.decode() if config is not None else None,
                    versions=json.loads(versions) if versions else {},
-                   stored_reference=read_reference(metadata))
+                   stored_reference=read_reference(metadata),
+                   objectives=read_objectives(metadata))
 
 
 def tolerant_frame(table: pa.Table) -> pd.DataFrame:

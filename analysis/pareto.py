@@ -1,9 +1,9 @@
-"""Non-dominated sorting and exact 2-D hypervolume: maximise accuracy, minimise memory.
+"""The Pareto front of a trials table: DataFrame wrappers over `analysis.front`.
 
-Pure functions on numpy arrays (accuracy: float (n,) in [0, 1]; memory: float (n,) in cells;
-NaN in either marks a trial that is not considered), plus thin DataFrame wrappers that pick the
-objective columns and the considered trials. Point p dominates q iff acc_p >= acc_q and
-mem_p <= mem_q with one strict; exact duplicates do not dominate each other.
+They pick the objective columns (the search's objectives, stored in the file; default max
+val_accuracy, min chip_memory_cells) and the considered trials (`analysis.objectives`), and
+give the front, its exact hypervolume and the reference point. The 2-D core (accuracy, memory)
+is re-exported from `analysis.front` for the accuracy-vs-memory views.
 """
 
 from __future__ import annotations
@@ -15,101 +15,29 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from analysis.front import (
+    _valid,
+    default_reference,
+    default_reference_of,
+    front_order,
+    front_ranks,
+    hypervolume,
+    hypervolume_curve,
+    hypervolume_curve_of,
+    hypervolume_of,
+    nondominated,
+    nondominated_mask,
+    nondominated_mask_reference,
+    valid_rows,
+)
+from analysis.objectives import DEFAULT_OBJECTIVES, Objective, Objectives, considered_mask
 from analysis.schema import reference_metadata
 from hardware.errors import ResultsError
 
+__all__ = ["default_reference", "front_ranks", "hypervolume", "hypervolume_curve",
+           "nondominated_mask", "nondominated_mask_reference"]
+
 MEMORY_COLUMNS = ("chip_memory_cells", "memory_cells")
-
-
-def _valid(accuracy: np.ndarray, memory: np.ndarray) -> np.ndarray:
-    """bool (n,): both objectives finite."""
-    return np.isfinite(accuracy) & np.isfinite(memory)
-
-
-def nondominated_mask(accuracy: np.ndarray, memory: np.ndarray) -> np.ndarray:
-    """bool (n,): on the first front. O(n log n): sort by (memory asc, accuracy desc).
-
-    A point is on the front iff its accuracy is the best of its memory value and strictly
-    above every accuracy at strictly smaller memory.
-    """
-    accuracy = np.asarray(accuracy, dtype=float)
-    memory = np.asarray(memory, dtype=float)
-    mask = np.zeros(accuracy.shape, dtype=bool)
-    idx = np.flatnonzero(_valid(accuracy, memory))
-    if idx.size == 0:
-        return mask
-    order = idx[np.lexsort((-accuracy[idx], memory[idx]))]
-    acc, mem = accuracy[order], memory[order]
-    _, starts, group = np.unique(mem, return_index=True, return_inverse=True)
-    best_in_group = acc[starts][group]
-    prefix_max = np.maximum.accumulate(acc)
-    before = np.concatenate(([-np.inf], prefix_max[starts[1:] - 1]))[group]
-    mask[order] = (acc == best_in_group) & (acc > before)
-    return mask
-
-
-def nondominated_mask_reference(accuracy: np.ndarray, memory: np.ndarray) -> np.ndarray:
-    """O(n^2) reference of `nondominated_mask` (pairwise dominance), for tests."""
-    accuracy = np.asarray(accuracy, dtype=float)
-    memory = np.asarray(memory, dtype=float)
-    valid = _valid(accuracy, memory)
-    mask = np.zeros(accuracy.shape, dtype=bool)
-    for i in np.flatnonzero(valid):
-        mask[i] = not any(
-            accuracy[j] >= accuracy[i] and memory[j] <= memory[i]
-            and (accuracy[j] > accuracy[i] or memory[j] < memory[i])
-            for j in np.flatnonzero(valid))
-    return mask
-
-
-def front_ranks(accuracy: np.ndarray, memory: np.ndarray) -> np.ndarray:
-    """int64 (n,): 0 = first front, 1 = front once it is removed, ...; -1 = not considered."""
-    accuracy = np.asarray(accuracy, dtype=float)
-    memory = np.asarray(memory, dtype=float)
-    ranks = np.full(accuracy.shape, -1, dtype=np.int64)
-    remaining = _valid(accuracy, memory)
-    rank = 0
-    while remaining.any():
-        front = nondominated_mask(np.where(remaining, accuracy, np.nan), memory)
-        ranks[front] = rank
-        remaining &= ~front
-        rank += 1
-    return ranks
-
-
-def default_reference(memory: np.ndarray) -> tuple[float, float] | None:
-    """(accuracy 0, 1.1 x largest considered memory); None when no memory is finite."""
-    memory = np.asarray(memory, dtype=float)
-    finite = memory[np.isfinite(memory)]
-    return (0.0, 1.1 * float(finite.max())) if finite.size else None
-
-
-def hypervolume(accuracy: np.ndarray, memory: np.ndarray,
-                reference: tuple[float, float]) -> float:
-    """Exact 2-D hypervolume (accuracy x cells) dominated by the points, bounded by `reference`.
-
-    reference = (acc_ref, mem_ref); only points with acc > acc_ref and mem < mem_ref count.
-    With the front sorted by memory m_1 < ... < m_k (accuracy rising a_1 < ... < a_k):
-    HV = sum_i (m_{i+1} - m_i) * (a_i - acc_ref), m_{k+1} = mem_ref.
-    """
-    acc_ref, mem_ref = reference
-    accuracy = np.asarray(accuracy, dtype=float)
-    memory = np.asarray(memory, dtype=float)
-    inside = _valid(accuracy, memory) & (accuracy > acc_ref) & (memory < mem_ref)
-    front = nondominated_mask(np.where(inside, accuracy, np.nan), memory)
-    order = np.argsort(memory[front], kind="stable")
-    acc, mem = accuracy[front][order], memory[front][order]
-    widths = np.diff(np.append(mem, mem_ref))
-    return float(np.sum(widths * (acc - acc_ref)))
-
-
-def hypervolume_curve(accuracy: np.ndarray, memory: np.ndarray,
-                      reference: tuple[float, float]) -> np.ndarray:
-    """float64 (n,): entry k = hypervolume of trials 0..k (trial order), one fixed reference."""
-    accuracy = np.asarray(accuracy, dtype=float)
-    memory = np.asarray(memory, dtype=float)
-    return np.array([hypervolume(accuracy[:k + 1], memory[:k + 1], reference)
-                     for k in range(accuracy.size)])
 
 
 # ---- DataFrame wrappers -------------------------------------------------------------------
@@ -135,20 +63,6 @@ def _numeric(trials: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(trials[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def considered_mask(status: Sequence[object], mappable: Sequence[object],
-                    require_mappable: bool = True) -> np.ndarray:
-    """bool (n,): status "ok" and (unless not required) mappable."""
-    ok = np.asarray([s == "ok" for s in status], dtype=bool)
-    if not require_mappable:
-        return ok
-    return ok & np.asarray([_is_true(m) for m in mappable], dtype=bool)
-
-
-def _is_true(value: object) -> bool:
-    """True for True/1 (numpy too); False for False, None, NaN and pd.NA."""
-    return value is not None and value is not pd.NA and value == value and bool(value)
-
-
 def objectives(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
                require_mappable: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(accuracy, memory) float (n,), NaN where a trial is not considered.
@@ -167,56 +81,104 @@ def objectives(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
     return accuracy, np.where(keep, _numeric(trials, memory_column), np.nan)
 
 
+def search_objectives(trials: pd.DataFrame, objectives: Objectives | None = None,
+                      memory_column: str = "chip_memory_cells") -> Objectives:
+    """The objectives to analyse `trials` on: `objectives` (default DEFAULT_OBJECTIVES) with
+    val_accuracy read as `accuracy_column(trials)` (test accuracy in files without validation
+    accuracy) and chip_memory_cells as `memory_column` (`pareto --objective-x`)."""
+    swap = {"val_accuracy": accuracy_column(trials), "chip_memory_cells": memory_column}
+    return tuple(Objective(swap.get(o.name, o.name), o.direction)
+                 for o in (objectives or DEFAULT_OBJECTIVES))
+
+
+def objective_values(trials: pd.DataFrame, objectives: Objectives,
+                     require_mappable: bool = True) -> np.ndarray:
+    """float (n, k): the objectives' columns, NaN where a trial is not considered.
+
+    ResultsError if the table lacks an objective's column."""
+    for o in objectives:
+        if o.name not in trials:
+            raise ResultsError(f"the trials table has no {o.name!r} column (columns: "
+                               f"{', '.join(map(str, trials.columns))}); choose another "
+                               "objective or check the file")
+    keep = considered_mask(trials["status"], trials["mappable"], require_mappable)
+    columns = [np.where(keep, _numeric(trials, o.name), np.nan) for o in objectives]
+    return np.column_stack(columns) if columns else np.zeros((len(trials), 0))
+
+
 @dataclass(frozen=True)
 class ParetoFront:
-    """The front of a trials table: rows sorted by memory, hypervolume and its reference.
+    """The front of a trials table: rows in `front_order`, hypervolume and its reference.
 
-    reference_point: (accuracy, memory cells), None when no trial is considered.
+    reference_point: one value per objective, None when no trial is considered.
     """
 
     front: pd.DataFrame = field(compare=False, repr=False)
     hypervolume: float
-    reference_point: tuple[float, float] | None
-    accuracy_column: str
-    memory_column: str
+    reference_point: tuple[float, ...] | None
+    objectives: Objectives
     n_considered: int
+
+    @property
+    def accuracy_column(self) -> str:
+        """The first maximised objective's column (val_accuracy by default)."""
+        return next((o.name for o in self.objectives if o.maximise), self.objectives[0].name)
+
+    @property
+    def memory_column(self) -> str:
+        """The first minimised objective's column (chip_memory_cells by default)."""
+        return next((o.name for o in self.objectives if not o.maximise),
+                    self.objectives[-1].name)
 
 
 def pareto_front(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
-                 reference: tuple[float, float] | None = None) -> ParetoFront:
-    """Front, hypervolume and reference point (default: `default_reference`) of `trials`."""
-    accuracy, memory = objectives(trials, memory_column)
-    reference = reference or default_reference(memory)
-    mask = nondominated_mask(accuracy, memory)
-    front = trials[mask].assign(_m=memory[mask]).sort_values("_m", kind="stable")
-    volume = hypervolume(accuracy, memory, reference) if reference else 0.0
-    return ParetoFront(front.drop(columns="_m"), volume, reference, accuracy_column(trials),
-                       memory_column, int(_valid(accuracy, memory).sum()))
+                 reference: tuple[float, ...] | None = None,
+                 objectives: Objectives | None = None) -> ParetoFront:
+    """Front, hypervolume and reference point (default: `default_reference_of`) of `trials`
+    on `search_objectives(trials, objectives, memory_column)`."""
+    chosen = search_objectives(trials, objectives, memory_column)
+    values = objective_values(trials, chosen, requires_mappable(memory_column))
+    if reference is not None and len(reference) != len(chosen):
+        raise ResultsError(f"the reference point needs {len(chosen)} values (one per "
+                           f"objective: {', '.join(map(str, chosen))}), got {len(reference)}")
+    reference = tuple(reference) if reference else default_reference_of(values, chosen)
+    mask = nondominated(values, chosen)
+    index = np.flatnonzero(mask)[front_order(values[mask], chosen)]
+    volume = hypervolume_of(values, chosen, reference) if reference else 0.0
+    return ParetoFront(trials.iloc[index], volume, reference, chosen,
+                       int(valid_rows(values).sum()))
 
 
 def hypervolume_convergence(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
-                            reference: tuple[float, float] | None = None) -> np.ndarray:
+                            reference: tuple[float, ...] | None = None,
+                            objectives: Objectives | None = None) -> np.ndarray:
     """float64 (n,): hypervolume after each trial in file order (reference fixed by all)."""
-    accuracy, memory = objectives(trials, memory_column)
-    reference = reference or default_reference(memory)
+    chosen = search_objectives(trials, objectives, memory_column)
+    values = objective_values(trials, chosen, requires_mappable(memory_column))
+    reference = reference or default_reference_of(values, chosen)
     if reference is None:
         return np.zeros(len(trials))
-    return hypervolume_curve(accuracy, memory, reference)
+    return hypervolume_curve_of(values, chosen, reference)
 
 
-def front_metadata(trials: pa.Table) -> dict[str, str]:
-    """File metadata with the default reference point and hypervolume of a results table
-    (objectives val_accuracy and chip_memory_cells), read column-wise: O(n) in Arrow."""
-    def column(name: str) -> np.ndarray:
-        return trials.column(name).to_numpy(zero_copy_only=False).astype(float)
-
+def table_values(trials: pa.Table, objectives: Objectives) -> np.ndarray:
+    """float (n, k): the objectives of a results table's considered rows (NaN elsewhere),
+    read column-wise: O(n) in Arrow."""
     keep = considered_mask(trials.column("status").to_pylist(),
                            trials.column("mappable").to_pylist())
-    accuracy = np.where(keep, column("val_accuracy"), np.nan)
-    memory = np.where(keep, column("chip_memory_cells"), np.nan)
-    reference = default_reference(memory)
-    volume = hypervolume(accuracy, memory, reference) if reference else 0.0
-    return reference_metadata(reference, volume)
+    columns = [np.where(keep, trials.column(o.name).to_numpy(zero_copy_only=False)
+                        .astype(float), np.nan) for o in objectives]
+    return np.column_stack(columns)
+
+
+def front_metadata(trials: pa.Table,
+                   objectives: Objectives = DEFAULT_OBJECTIVES) -> dict[str, str]:
+    """File metadata with the default reference point and hypervolume of a results table on
+    `objectives`."""
+    values = table_values(trials, objectives)
+    reference = default_reference_of(values, objectives)
+    volume = hypervolume_of(values, objectives, reference) if reference else 0.0
+    return reference_metadata(reference, volume, objectives)
 
 
 def best_under_budgets(trials: pd.DataFrame, budgets: Sequence[float] | None = None,

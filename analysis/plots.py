@@ -18,14 +18,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from analysis.front import default_reference_of, hypervolume_curve_of, nondominated
 from analysis.io import atomic_write_bytes
+from analysis.objectives import Objectives
 from analysis.pareto import (
     accuracy_column,
-    default_reference,
-    hypervolume_curve,
     nondominated_mask,
+    objective_values,
     objectives,
     requires_mappable,
+    search_objectives,
 )
 
 DPI = 150
@@ -171,32 +173,36 @@ def _label_axes(ax: Axes, trials: pd.DataFrame, memory_column: str, score: str,
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 
-def hypervolume_figure(trials: pd.DataFrame,
-                       memory_column: str = "chip_memory_cells") -> Figure:
-    """Hypervolume after each finished trial (file order), overall and per method.
+def hypervolume_figure(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
+                       objectives: Objectives | None = None) -> Figure:
+    """Hypervolume after each finished trial (file order), overall and per method, on the
+    search's objectives (default: accuracy and memory).
 
-    One reference point for every curve: accuracy 0, 1.1 x the largest considered memory.
+    One reference point for every curve: accuracy 0, 1.1 x the largest considered value of
+    each minimised objective.
     """
     figure, (ax,) = _new_figure(height=4.2)
-    accuracy, memory = objectives(trials, memory_column)
-    reference = default_reference(memory)
+    chosen = search_objectives(trials, objectives, memory_column)
+    values = objective_values(trials, chosen, requires_mappable(memory_column))
+    reference = default_reference_of(values, chosen)
     count = np.arange(1, len(trials) + 1)
     if reference is not None:
         methods = trials["method"].astype(str).to_numpy()
-        ax.step(count, hypervolume_curve(accuracy, memory, reference), where="post",
+        ax.step(count, hypervolume_curve_of(values, chosen, reference), where="post",
                 color="black", linewidth=2.6, alpha=0.45, label="all trials")
         for method, color in method_colors(methods).items():
-            mine = np.where(methods == method, accuracy, np.nan)
-            ax.step(count, hypervolume_curve(mine, memory, reference), where="post",
+            mine = np.where((methods == method)[:, None], values, np.nan)
+            ax.step(count, hypervolume_curve_of(mine, chosen, reference), where="post",
                     color=color, linestyle="--", linewidth=1.3, label=f"{method} trials only")
         ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-        ref = f"reference (accuracy {reference[0]:g}, {reference[1]:.3g} cells)"
+        ref = "reference " + ", ".join(f"{o.name} {v:.3g}"
+                                       for o, v in zip(chosen, reference, strict=True))
     else:
         ref = "no feasible trial yet"
         ax.text(0.5, 0.5, ref, transform=ax.transAxes, ha="center", color=GREY)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("finished trials")
-    ax.set_ylabel("hypervolume (accuracy x cells)")
+    ax.set_ylabel("hypervolume (" + " x ".join(o.name for o in chosen) + ")")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     ax.set_title(f"Hypervolume convergence\n{ref}", fontsize=11)
     ax.set_xlim(0.5, max(len(trials), 1) + 0.5)
@@ -270,3 +276,35 @@ def _profile_panel(figure: Figure, ax: Axes, p1: np.ndarray, p3: np.ndarray,
     ax.set_title("Hop profile of each trial (sampled p1, p3)", fontsize=11)
     if handles:
         ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+
+
+def projections_figure(trials: pd.DataFrame, objectives: Objectives) -> Figure:
+    """The search's objectives two at a time (3 panels for 3 objectives): considered trials
+    coloured by method, the others' values grey, the front on all objectives ringed."""
+    chosen = search_objectives(trials, objectives)
+    values = objective_values(trials, chosen)
+    front = nondominated(values, chosen)
+    pairs = [(i, j) for i in range(len(chosen)) for j in range(i + 1, len(chosen))]
+    figure, axes = _new_figure(width=5.0 * len(pairs) + 2.0, height=4.4, ncols=len(pairs))
+    methods = trials["method"].astype(str).to_numpy()
+    considered = np.isfinite(values).all(axis=1)
+    for ax, (i, j) in zip(axes, pairs, strict=True):
+        x, y = chosen[j], chosen[i]
+        raw_x, raw_y = _floats(trials, x.name), _floats(trials, y.name)
+        rest = ~considered & np.isfinite(raw_x) & np.isfinite(raw_y)
+        ax.scatter(raw_x[rest], raw_y[rest], s=24, facecolor="none", edgecolor=GREY,
+                   linewidth=0.9, label=f"not considered ({rest.sum()})")
+        for method, color in method_colors(methods).items():
+            mine = considered & (methods == method)
+            ax.scatter(values[mine, j], values[mine, i], s=30, color=color, edgecolor="white",
+                       linewidth=0.5, zorder=3, label=f"{method} ({mine.sum()})")
+        ax.scatter(values[front, j], values[front, i], s=70, facecolor="none",
+                   edgecolor="black", linewidth=1.2, zorder=5, label=f"front ({front.sum()})")
+        if not x.maximise and (raw_x[np.isfinite(raw_x)] > 0).all() and considered.any():
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{x} ({'larger' if x.maximise else 'smaller'} is better)")
+        ax.set_ylabel(f"{y} ({'larger' if y.maximise else 'smaller'} is better)")
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    figure.suptitle(f"Objectives two at a time: {len(trials)} trials, {front.sum()} on the "
+                    f"front of {', '.join(map(str, chosen))}", fontsize=11)
+    return figure

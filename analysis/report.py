@@ -11,7 +11,14 @@ import pandas as pd
 
 from analysis import compare, plots
 from analysis.io import Results, atomic_write_text, load_results
-from analysis.pareto import ParetoFront, accuracy_column, best_under_budgets, pareto_front
+from analysis.objectives import DEFAULT_OBJECTIVES, Objectives
+from analysis.pareto import (
+    ParetoFront,
+    accuracy_column,
+    best_under_budgets,
+    pareto_front,
+    search_objectives,
+)
 from analysis.schema import STATUSES, parameter_columns
 
 ACCURACY_COLUMNS = {"accuracy", "val_accuracy", "train_accuracy", "target"}
@@ -79,37 +86,66 @@ def markdown_table(frame: pd.DataFrame, columns: Sequence[str],
     return "\n".join(lines)
 
 
-def front_columns(trials: pd.DataFrame, memory_column: str) -> list[str]:
-    """trial_id, method, the objective accuracy, test accuracy, memory, key parameters."""
+def front_columns(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
+                  objectives: Objectives | None = None) -> list[str]:
+    """trial_id, method, the objective accuracy, test accuracy, memory and any further
+    objectives, key parameters."""
+    names = [o.name for o in search_objectives(trials, objectives, memory_column)]
     score = accuracy_column(trials)
     columns = ["trial_id", "method", score]
     columns += ["accuracy"] if score != "accuracy" and "accuracy" in trials else []
-    columns += [memory_column]
+    columns += [n for n in names if n not in columns]
     return columns + [p for p in key_parameters(trials) if p not in columns]
 
 
+def _unit(name: str) -> str:
+    """The unit word of an objective column in hypervolume lines."""
+    if name in ACCURACY_COLUMNS or name.endswith("accuracy") or name == "accuracy_first_copy":
+        return "accuracy"
+    if name.endswith("_cells"):
+        return "cells"
+    return "pJ" if name.startswith("energy") else name
+
+
+def reference_text(names: Sequence[str], point: Sequence[float]) -> str:
+    """'(accuracy 0, memory 440 cells, energy 3.3 pJ)': a reference point in words."""
+    parts = []
+    for name, value in zip(names, point, strict=True):
+        unit = _unit(name)
+        if unit == "accuracy":
+            parts.append(f"accuracy {value:g}")
+        elif unit == "cells":
+            parts.append(f"{'memory' if 'memory' in name else name} {value:.6g} cells")
+        elif unit == "pJ":
+            parts.append(f"energy {value:.6g} pJ")
+        else:
+            parts.append(f"{name} {value:.6g}")
+    return "(" + ", ".join(parts) + ")"
+
+
 def hypervolume_line(front: ParetoFront) -> str:
-    """'hypervolume: ... (accuracy x cells), reference point (acc, mem)'."""
+    """'hypervolume: ... (accuracy x cells), reference point (accuracy 0, memory ... cells)'."""
     if front.reference_point is None:
         return "hypervolume: 0 (no feasible trial)"
-    acc, mem = front.reference_point
-    return (f"hypervolume: {front.hypervolume:.6g} (accuracy x cells), reference point "
-            f"(accuracy {acc:g}, memory {mem:.6g} cells)")
+    names = [o.name for o in front.objectives]
+    return (f"hypervolume: {front.hypervolume:.6g} ({' x '.join(_unit(n) for n in names)}), "
+            f"reference point {reference_text(names, front.reference_point)}")
 
 
 def front_text(trials: pd.DataFrame, memory_column: str = "chip_memory_cells",
-               reference: tuple[float, float] | None = None) -> str:
+               reference: tuple[float, ...] | None = None,
+               objectives: Objectives | None = None) -> str:
     """The `pareto` command's table: the front (by memory) and the hypervolume line
-    (reference: (accuracy, cells); default `default_reference`)."""
-    front = pareto_front(trials, memory_column, reference)
+    (reference: one value per objective; default `default_reference_of`)."""
+    front = pareto_front(trials, memory_column, reference, objectives)
     if front.front.empty:
         return (f"no feasible trial among {len(trials)} trials (none is ok"
                 f"{' and mappable' if memory_column == 'chip_memory_cells' else ''}): "
                 "the front is empty")
     header = (f"Pareto front: {len(front.front)} of {len(trials)} trials ({front.n_considered} "
-              f"considered); max {front.accuracy_column}, min {memory_column}")
-    return "\n".join([header, text_table(front.front, front_columns(trials, memory_column)),
-                      hypervolume_line(front)])
+              f"considered); {', '.join(map(str, front.objectives))}")
+    columns = front_columns(trials, memory_column, objectives)
+    return "\n".join([header, text_table(front.front, columns), hypervolume_line(front)])
 
 
 def write_report(path: Path, out: Path | None = None) -> Path:
@@ -117,11 +153,15 @@ def write_report(path: Path, out: Path | None = None) -> Path:
     results = load_results(path)
     out = Path(out) if out is not None else results.directory
     out.mkdir(parents=True, exist_ok=True)
-    trials = results.trials
-    plots.save_png(plots.front_figure(trials), out / FIGURES["front"])
+    trials, objectives = results.trials, results.objectives
+    if objectives == DEFAULT_OBJECTIVES:
+        plots.save_png(plots.front_figure(trials), out / FIGURES["front"])
+    else:  # pairwise projections of the search's objectives
+        plots.save_png(plots.projections_figure(trials, objectives), out / FIGURES["front"])
     plots.save_png(plots.front_figure(trials, "memory_cells", _method_title(trials)),
                    out / FIGURES["method_front"])
-    plots.save_png(plots.hypervolume_figure(trials), out / FIGURES["hypervolume"])
+    plots.save_png(plots.hypervolume_figure(trials, objectives=objectives),
+                   out / FIGURES["hypervolume"])
     plots.save_png(plots.hop_profile_figure(trials), out / FIGURES["hop_profile"])
     report = out / "report.md"
     atomic_write_text(report, report_markdown(results))
@@ -137,7 +177,8 @@ def report_markdown(results: Results) -> str:
     """The whole report.md text (figures referenced by the names in FIGURES)."""
     trials = results.trials
     sections = [f"# mosaic-dse search report\n\nResults: `{results.directory}`",
-                summary_section(results), front_section(trials), budget_section(trials),
+                summary_section(results), front_section(trials, results.objectives),
+                budget_section(trials),
                 comparison_section(trials), _figure_section(), _provenance(results)]
     return "\n\n".join(sections) + "\n"
 
@@ -160,18 +201,20 @@ def summary_section(results: Results) -> str:
     return "\n".join(lines)
 
 
-def front_section(trials: pd.DataFrame) -> str:
+def front_section(trials: pd.DataFrame, objectives: Objectives = DEFAULT_OBJECTIVES) -> str:
     """The front on the search objectives, its hypervolume and the figures."""
-    front = pareto_front(trials)
+    front = pareto_front(trials, objectives=objectives)
+    words = ", ".join(f"{'maximise' if o.maximise else 'minimise'} `{o.name}`"
+                      for o in front.objectives)
     lines = ["## Pareto front", "",
-             f"Objectives: maximise `{front.accuracy_column}`, minimise `chip_memory_cells`; "
-             "only trials trained and mappable on their chip count. Test accuracy is shown "
-             "beside, never used for selection.", "",
-             f"![accuracy vs chip memory]({FIGURES['front']})", ""]
+             f"Objectives: {words}; only trials trained and mappable on their chip count. "
+             "Test accuracy is shown beside, never used for selection.", "",
+             f"![the front on the objectives]({FIGURES['front']})", ""]
     if front.front.empty:
         lines.append("No feasible trial: the front is empty.")
     else:
-        lines += [markdown_table(front.front, front_columns(trials, "chip_memory_cells")), "",
+        columns = front_columns(trials, objectives=objectives)
+        lines += [markdown_table(front.front, columns), "",
                   hypervolume_line(front) + ".", "",
                   f"![hypervolume convergence]({FIGURES['hypervolume']})"]
     return "\n".join(lines)

@@ -82,11 +82,20 @@ METRIC_COLUMNS: tuple[Column, ...] = (
            "from after its worker died or the driver was resumed (0: every checkpoint was "
            "damaged, see error); null when it ran through."),
     Column("on_front", pa.bool_(), "On the Pareto front: ok, mappable and non-dominated on "
-           "(max val_accuracy, min chip_memory_cells)."),
+           "the search's objectives ([search].objectives, default max val_accuracy, min "
+           "chip_memory_cells; stored in the metadata key mosaic_dse.objectives)."),
     Column("seed", pa.int64(), "Training seed."),
     Column("finished_at", pa.timestamp("us", tz="UTC"), "When the row was written (UTC)."),
 )
 FIXED_COLUMNS: dict[str, Column] = {c.name: c for c in (*HEAD_COLUMNS, *METRIC_COLUMNS)}
+# Columns the store fills when it writes a row; every other fixed column is a trial record field.
+STORE_COLUMNS = ("on_front", "finished_at")
+# The numeric results a search may optimise ([search].objectives): every int or float metric
+# but the bookkeeping ones.
+OBJECTIVE_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in METRIC_COLUMNS
+    if (pa.types.is_integer(c.type) or pa.types.is_floating(c.type))
+    and c.name not in ("seed", "resumed_from_epoch"))
 
 
 def parameter_columns(names: Iterable[str]) -> list[str]:
@@ -223,15 +232,17 @@ def file_metadata(config_text: str, versions: Mapping[str, str] | None = None) -
     return {CONFIG_KEY: config_text, VERSIONS_KEY: json.dumps(dict(versions), sort_keys=True)}
 
 
-def reference_metadata(reference: tuple[float, float] | None, hypervolume: float,
-                       accuracy_column: str = "val_accuracy",
-                       memory_column: str = "chip_memory_cells") -> dict[str, str]:
-    """{REFERENCE_KEY: JSON}: the front's hypervolume and the reference point it was computed
-    for (null with no feasible trial), so a reader can recompute the number the tool printed."""
-    point = None if reference is None else [float(reference[0]), float(reference[1])]
+def reference_metadata(reference: Sequence[float] | None, hypervolume: float,
+                       objectives: Sequence[Any]) -> dict[str, str]:
+    """{REFERENCE_KEY: JSON}: the front's hypervolume, the reference point it was computed
+    for (one value per objective; null with no feasible trial), the objectives' columns and
+    directions, so a reader can recompute the number the tool printed. objectives:
+    `analysis.objectives.Objective`s."""
+    point = None if reference is None else [float(v) for v in reference]
     return {REFERENCE_KEY: json.dumps(
         {"reference_point": point, "hypervolume": float(hypervolume),
-         "objectives": [accuracy_column, memory_column]}, sort_keys=True)}
+         "objectives": [o.name for o in objectives],
+         "directions": [o.direction for o in objectives]}, sort_keys=True)}
 
 
 def read_reference(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:

@@ -148,7 +148,7 @@ def run_search(cfg: SearchConfig, sampler: str, seed: int, trials: int, data: An
         record = gate.check(params)
         if record is not None:  # as ConstrainedOptunaSearch._tell_infeasible
             trial.set_constraint("violations", record.constraint)
-            study.tell(trial, list(record.objectives()))
+            study.tell(trial, list(record.objective_values()))
             in_a_row += 1
             continue
         in_a_row = 0
@@ -158,7 +158,7 @@ def run_search(cfg: SearchConfig, sampler: str, seed: int, trials: int, data: An
         if record.status == "error":
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, list(record.objectives()))
+            study.tell(trial, list(record.objective_values()))
     return SearchRun(sampler, seed, tuple(records), suggestions, time.perf_counter() - start,
                      sum(r.train_seconds or 0.0 for r in records), len(records) < trials)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
@@ -62,7 +63,23 @@ class Pattern:
         return self.words
 
 
-Allowed = Bound | Pattern | tuple[str, ...] | None
+@dataclass(frozen=True)
+class Checked:
+    """Values a function accepts: `problem(value)` says why one is refused (None: accepted).
+
+    For keys whose rule is not a bound or a list of choices (e.g. [search].objectives)."""
+
+    problem: Callable[[Any], str | None]
+    words: str
+
+    def __contains__(self, v: Any) -> bool:
+        return self.problem(v) is None
+
+    def __str__(self) -> str:
+        return self.words
+
+
+Allowed = Bound | Pattern | Checked | tuple[str, ...] | None
 AT_LEAST_1, NON_NEGATIVE = Bound(1), Bound(0)
 SEED_MAX = 2**32 - 1  # Optuna's samplers (numpy's legacy seeding) take seeds in [0, 2**32)
 SEED = Bound(0, SEED_MAX)
@@ -98,6 +115,8 @@ def key_meta(f: Field) -> KeyMeta | None:
 
 def allowed_text(allowed: Allowed, value: Any) -> str:
     """'>= 1', 'one of a, b (did you mean a?)', ...: what `allowed` admits, for messages."""
+    if isinstance(allowed, Checked):
+        return f"{allowed} ({allowed.problem(value)})"
     if not isinstance(allowed, tuple):
         return str(allowed)
     close = difflib.get_close_matches(str(value), allowed, n=1)

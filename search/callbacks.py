@@ -6,10 +6,13 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ray import tune
+
+from search.record import TrialRecord
 
 PROGRESS_SECONDS = 5.0  # at most one line about running trials this often
 
@@ -62,9 +65,8 @@ class ResultsCallback(tune.Callback):
             self._epoch(trial.trial_id, result)
             return
         self._running.pop(trial.trial_id, None)
-        record = json.loads(result["record"])
-        record["trial_id"] = trial.trial_id
-        self._add(record)
+        record = TrialRecord.from_row(json.loads(result["record"]))
+        self._add(replace(record, trial_id=trial.trial_id).to_row())
 
     def _epoch(self, trial_id: str, result: dict) -> None:
         """Remember a running trial's last epoch; print one line about the running trials at
@@ -88,7 +90,7 @@ class ResultsCallback(tune.Callback):
             return
         if trial.trial_id in self.store:
             return
-        self._add(stopped_row(trial.trial_id, dict(trial.config), result))
+        self._add(TrialRecord.stopped(dict(trial.config), result, trial.trial_id).to_row())
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A trial whose worker crashed more than [search].max_failures times (not a recorded
@@ -96,12 +98,8 @@ class ResultsCallback(tune.Callback):
         self._running.pop(trial.trial_id, None)
         if trial.trial_id in self.store:
             return
-        record = {**dict(trial.config), "trial_id": trial.trial_id, "status": "error",
-                  "method": str(trial.config.get("method", "")),
-                  "error": f"trial process failed: {trial.error_file or 'see Ray logs'}",
-                  "mappable": False, "chip_memory_cells": 0, "proxy_memory_cells": 0,
-                  "hop_profile": [], "seed": int(trial.config.get("seed", 0))}
-        self._add(record)
+        error = f"trial process failed: {trial.error_file or 'see Ray logs'}"
+        self._add(TrialRecord.failed(error, dict(trial.config), trial_id=trial.trial_id).to_row())
 
     def _add(self, record: dict[str, Any]) -> None:
         """Store the row (and upload it when storage is remote), then print progress."""
@@ -129,15 +127,3 @@ class ResultsCallback(tune.Callback):
               + (f" | {skipped} infeasible skipped" if skipped else ""),
               file=sys.stderr, flush=True)
 
-
-def stopped_row(trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """The `stopped` row of a trial early stopping ended after epoch result["epoch"]."""
-    return {**config, "trial_id": trial_id, "status": "stopped",
-            "method": str(config.get("method", "")),
-            "error": f"early stop after epoch {result['epoch']} of {result['epochs']}: a trial "
-                     "on a chip with no more memory had a higher val_accuracy there",
-            "val_accuracy": float(result["val_accuracy"]), "mappable": False,
-            "chip_memory_cells": int(result["chip_memory_cells"]), "proxy_memory_cells": None,
-            "n_links": int(result["n_links"]), "hop_profile": [],
-            "train_seconds": float(result.get("time_total_s") or 0.0) or None,
-            "seed": int(config.get("seed", 0))}

@@ -25,6 +25,7 @@ from typing import Any
 
 import tomli_w
 
+from analysis.objectives import MID_RUN_OBJECTIVES
 from hardware.errors import ConfigError
 from hardware.geometry import hop_distance_matrix
 from hardware.spec import MosaicSpec
@@ -345,6 +346,18 @@ def _check_combinations(cfg: SearchConfig, where: _Where) -> None:
                           f"K weights), got prune_min={prune_min} with neurons_per_tile={k_min} "
                           "(lower prune_min, or set prune_min_fraction instead to scale with K)")
     _check_hop_distances(cfg, where)
+    _check_early_stop(cfg, where)
+
+
+def _check_early_stop(cfg: SearchConfig, where: _Where) -> None:
+    """Early stopping compares the objectives known mid-run (max val_accuracy, min
+    chip_memory_cells): the search must optimise both (a third, end-only one may be added)."""
+    missing = [str(o) for o in MID_RUN_OBJECTIVES if o not in cfg.search.objective_list]
+    if cfg.search.early_stop and missing:
+        raise where.error("search", "early_stop", f"compares trials at rungs on "
+                          f"{' and '.join(str(o) for o in MID_RUN_OBJECTIVES)}, but the "
+                          f"objectives lack {', '.join(missing)} (add them to "
+                          "[search].objectives or set early_stop = false)")
 
 
 def chip_size_problem(rows: int, cols: int, neurons_per_tile: int) -> tuple[str, str] | None:

@@ -15,8 +15,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from types import MappingProxyType
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
+from analysis.objectives import DEFAULT_TEXT, Objectives, check_objectives, parse_objectives
 from hardware.errors import ConfigError
 from hardware.keys import (
     AT_LEAST_1,
@@ -27,6 +28,7 @@ from hardware.keys import (
     SEED_MAX,
     Allowed,
     Bound,
+    Checked,
     Pattern,
     admits,
     allowed_text,
@@ -82,11 +84,22 @@ class SearchSettings:
                                 "how often a trial saves a checkpoint: \"N\" epochs (every N-th) "
                                 "or \"Xs\" seconds (the first epoch X s after the last one)",
                                 resumable=True)
+    objectives: tuple[str, ...] = key(
+        DEFAULT_TEXT, Checked(check_objectives, "2 or 3 'max|min COLUMN' of distinct numeric "
+                              "result columns"),
+        "what the search optimises: 2 or 3 numeric result columns with a direction, e.g. "
+        "['max val_accuracy', 'min chip_memory_cells', 'min energy_pj_per_sample']")
+
+    @property
+    def objective_list(self) -> Objectives:
+        """[search].objectives as `analysis.objectives.Objective`s."""
+        return parse_objectives(self.objectives)
 
 
 _DATACLASSES = {"data": DataConfig, "search": SearchSettings, "hardware": MosaicSpec,
                 "training": TrainConfig}
-_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               tuple: "a list of strings"}
 
 
 @dataclass(frozen=True)
@@ -111,11 +124,16 @@ class KeyRule:
             if not _has_type(value, int) and not _has_type(value, str):
                 raise ConfigError(f"{label}must be {self.allowed}, got {value!r}")
             value = str(value)
+        if isinstance(self.allowed, Checked) and _has_type(value, self.type):
+            problem = self.allowed.problem(value)
+            if problem is not None:
+                raise ConfigError(f"{label}{problem}")
         if not _has_type(value, self.type):
             listed = self.ports and what and isinstance(value, list)
             extra = " (8-port lists only as a fixed value)" if listed else ""
             raise ConfigError(f"{label}must be {_TYPE_WORDS[self.type]}{extra}, got {value!r}")
         value = float(value) if self.type is float else value
+        value = tuple(value) if self.type is tuple else value
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{label}must be a finite number, got {value!r}")
         if not admits(self.allowed, value):
@@ -125,6 +143,8 @@ class KeyRule:
 
 
 def _has_type(value: Any, kind: type) -> bool:
+    if kind is tuple:
+        return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     if isinstance(value, bool):
         return kind is bool
     if kind is float:
@@ -144,6 +164,7 @@ def _section_rules(section: str) -> Mapping[str, KeyRule]:
             continue
         ports = f.name in CAPACITY_KEYS
         kind = int if ports else hints[f.name]
+        kind = tuple if get_origin(kind) is tuple else kind  # tuple[str, ...]: a string list
         searchable = section in SEARCHED_SECTIONS and meta.searchable
         rules[f.name] = KeyRule(kind, f.default, meta.allowed, searchable, ports, meta.help,
                                 meta.resumable)

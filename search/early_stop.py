@@ -4,6 +4,12 @@ At each rung (epochs 2, 4, 8, ... below the last epoch), a trial is stopped only
 chip with no more memory (`chip_memory_cells` at or below its own) already reached a higher
 validation accuracy at that same rung. A trial that could still end on the front (no cheaper or
 equal chip beats it) always runs on, so the front loses nothing that the rungs can tell.
+
+It compares the objectives a running trial reports after every epoch (MID_RUN_OBJECTIVES:
+max val_accuracy, min chip_memory_cells), whatever [search].objectives says: an objective known
+only at the end (energy_pj_per_sample, memory_cells, ...) cannot be compared at a rung, so with
+such a third objective a trial beaten on that pair may be stopped although its end value would
+have put it on the 3-objective front.
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from analysis.objectives import MID_RUN_OBJECTIVES
+
+ACCURACY, MEMORY = (o.name for o in MID_RUN_OBJECTIVES)  # max, min
 
 
 def rungs_below(epochs: int) -> tuple[int, ...]:
@@ -49,8 +59,8 @@ class DominatedStopper(FIFOScheduler):
         epoch = result.get("epoch")
         if "record" in result or epoch not in self.boards:
             return TrialScheduler.CONTINUE
-        memory = float(result["chip_memory_cells"])
-        accuracy = float(result["val_accuracy"])
+        memory = float(result[MEMORY])
+        accuracy = float(result[ACCURACY])
         board = self.boards[epoch]
         beaten = beaten_by(board, memory, accuracy)
         board.append((memory, accuracy, trial.trial_id))

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from analysis.pareto import nondominated_mask
+from analysis.front import dominates, nondominated
+from analysis.objectives import DEFAULT_OBJECTIVES, Objectives, is_considered
 from analysis.schema import (
     HEAD_COLUMNS,
     METRIC_COLUMNS,
@@ -47,32 +48,38 @@ def _sample(type_: pa.DataType) -> list[Any] | None:
 
 
 class ResultTable:
-    """Stored rows by trial id, in first-added order (a re-added id keeps its position)."""
+    """Stored rows by trial id, in first-added order (a re-added id keeps its position).
 
-    def __init__(self, metadata: Mapping[str, str]) -> None:
+    The front is on `objectives` (the search's), over the considered rows."""
+
+    def __init__(self, metadata: Mapping[str, str],
+                 objectives: Objectives = DEFAULT_OBJECTIVES) -> None:
         self._metadata = dict(metadata)
+        self.objectives = tuple(objectives)
         self._table = build_table([], self._metadata)
         self._index: dict[str, int] = {}
         self._status: list[str] = []
-        self._accuracy: list[float] = []  # val_accuracy of considered rows, else NaN
-        self._memory: list[float] = []  # chip_memory_cells (NaN when null)
-        self._front: dict[str, tuple[float, float]] = {}  # considered, non-dominated rows
+        self._values: list[tuple[float, ...]] = []  # objectives of considered rows, else NaN
+        self._val_accuracy: list[float] = []  # of considered rows, else NaN
+        self._best = -np.inf  # the largest of _val_accuracy
+        self._front: dict[str, tuple[float, ...]] = {}  # minimised, considered, non-dominated
         self._next_infeasible = 0
         self._trained = 0
 
     @classmethod
-    def from_table(cls, table: pa.Table, metadata: Mapping[str, str]) -> ResultTable:
+    def from_table(cls, table: pa.Table, metadata: Mapping[str, str],
+                   objectives: Objectives = DEFAULT_OBJECTIVES) -> ResultTable:
         """The rows of a trials.parquet table (rebuilt through build_table when its schema is
         not this writer's, e.g. a file of an older version)."""
-        self = cls(metadata)
+        self = cls(metadata, objectives)
         if not _is_our_layout(table) or len(set(table.column("trial_id").to_pylist())) < len(
                 table):
             rows = {str(r.get("trial_id")): r for r in table.to_pylist()}
             table = build_table(list(rows.values()), self._metadata)
         self._table = table.replace_schema_metadata(self._metadata)
-        for i, row in enumerate(self._table.select(
-                ["trial_id", "status", "mappable", "val_accuracy", "chip_memory_cells"]
-        ).to_pylist()):
+        names = ["trial_id", "status", "mappable", "val_accuracy",
+                 *(o.name for o in objectives)]
+        for i, row in enumerate(self._table.select(list(dict.fromkeys(names))).to_pylist()):
             self._index[row["trial_id"]] = i
             self._track(row, None)
         self._recompute_front()
@@ -113,8 +120,7 @@ class ResultTable:
     def table(self) -> pa.Table:
         """The whole table in one chunk per column, `on_front` recomputed."""
         self._table = self._table.combine_chunks()
-        on_front = nondominated_mask(np.array(self._accuracy, dtype=float),
-                                     np.array(self._memory, dtype=float))
+        on_front = nondominated(self._value_array(), self.objectives)
         index = self._table.schema.get_field_index("on_front")
         self._table = self._table.set_column(index, self._table.schema.field(index),
                                              pa.array(on_front, pa.bool_()))
@@ -142,7 +148,7 @@ class ResultTable:
     @property
     def best_val_accuracy(self) -> float | None:
         """The best val_accuracy of an ok, mappable row (None while there is none)."""
-        return max((acc for acc, _ in self._front.values()), default=None)
+        return float(self._best) if np.isfinite(self._best) else None
 
     def next_infeasible_id(self) -> str:
         """A trial id for an infeasible row that no stored row has: `infeasible-NNNNN`, one
@@ -154,46 +160,52 @@ class ResultTable:
     def _track(self, row: dict[str, Any], position: int | None) -> None:
         """Update the per-row lists, counters and front for a stored row."""
         status = row.get("status")
-        considered = status == "ok" and row.get("mappable") is True
-        accuracy = row.get("val_accuracy") if considered else None
-        accuracy = np.nan if accuracy is None else float(accuracy)
-        memory = row.get("chip_memory_cells")
-        memory = np.nan if memory is None else float(memory)
+        considered = is_considered(status, row.get("mappable"))
+        values = tuple(_float(row.get(o.name)) if considered else np.nan
+                       for o in self.objectives)
+        accuracy = _float(row.get("val_accuracy")) if considered else np.nan
         match = INFEASIBLE_ID.fullmatch(row["trial_id"])
         if match:
             self._next_infeasible = max(self._next_infeasible, int(match.group(1)) + 1)
         if position is None:
             self._status.append(status)
-            self._accuracy.append(accuracy)
-            self._memory.append(memory)
+            self._values.append(values)
+            self._val_accuracy.append(accuracy)
             self._trained += status != "infeasible"
-            self._add_to_front(row["trial_id"], accuracy, memory)
+            self._best = max(self._best, accuracy) if np.isfinite(accuracy) else self._best
+            self._add_to_front(row["trial_id"], values)
             return
         self._trained += (status != "infeasible") - (self._status[position] != "infeasible")
         self._status[position] = status
-        self._accuracy[position] = accuracy
-        self._memory[position] = memory
+        self._values[position] = values
+        self._val_accuracy[position] = accuracy
+        self._best = np.nanmax([-np.inf, *self._val_accuracy])
         self._recompute_front()
 
-    def _add_to_front(self, trial_id: str, accuracy: float, memory: float) -> None:
+    def _value_array(self) -> np.ndarray:
+        """float (rows, objectives): the tracked objective values."""
+        return np.array(self._values, dtype=float).reshape(-1, len(self.objectives))
+
+    def _add_to_front(self, trial_id: str, values: tuple[float, ...]) -> None:
         """Incremental front: keep the new point unless a front point dominates it, and drop
         the points it dominates (duplicates do not dominate each other)."""
-        if not (np.isfinite(accuracy) and np.isfinite(memory)):
+        if not all(np.isfinite(values)):
             return
-        for acc, mem in self._front.values():
-            if acc >= accuracy and mem <= memory and (acc > accuracy or mem < memory):
-                return
-        self._front = {tid: (acc, mem) for tid, (acc, mem) in self._front.items()
-                       if not (accuracy >= acc and memory <= mem
-                               and (accuracy > acc or memory < mem))}
-        self._front[trial_id] = (accuracy, memory)
+        point = tuple(float(v) for v in
+                      (o.minimised(np.array([v]))[0] for o, v in zip(self.objectives, values,
+                                                                     strict=True)))
+        if any(dominates(other, point) for other in self._front.values()):
+            return
+        self._front = {tid: other for tid, other in self._front.items()
+                       if not dominates(point, other)}
+        self._front[trial_id] = point
 
     def _recompute_front(self) -> None:
-        accuracy = np.array(self._accuracy, dtype=float)
-        memory = np.array(self._memory, dtype=float)
+        self._front = {}
         ids = list(self._index)
-        self._front = {ids[i]: (accuracy[i], memory[i])
-                       for i in np.flatnonzero(nondominated_mask(accuracy, memory))}
+        values = self._value_array()
+        for i in np.flatnonzero(nondominated(values, self.objectives)):
+            self._add_to_front(ids[i], tuple(values[i]))
 
     def _table_for(self, row: Mapping[str, Any]) -> pa.Table | None:
         """The current table with the columns and types `row` needs (new parameter columns
@@ -231,7 +243,13 @@ class ResultTable:
             rows.append(dict(row))
         else:
             rows[position] = dict(row)
-        return ResultTable.from_table(build_table(rows, self._metadata), self._metadata)
+        return ResultTable.from_table(build_table(rows, self._metadata), self._metadata,
+                                      self.objectives)
+
+
+def _float(value: Any) -> float:
+    """A stored number as float (NaN when null)."""
+    return np.nan if value is None else float(value)
 
 
 def _row_table(row: Mapping[str, Any], schema: pa.Schema) -> pa.Table:

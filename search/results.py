@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import math
 import time
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from analysis.front import front_order
 from analysis.io import atomic_write_table, read_table
-from analysis.pareto import front_metadata
+from analysis.objectives import (
+    DEFAULT_OBJECTIVES,
+    Objectives,
+    objectives_metadata,
+    parse_objectives,
+)
+from analysis.pareto import front_metadata, table_values
 from analysis.schema import PARETO_FILE, STATUSES, TRIALS_FILE, file_metadata
 from hardware.errors import ResultsError
 from search.layout import ROW_LOG
@@ -52,14 +60,15 @@ class ResultsStore:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.flush_seconds = flush_seconds
-        self._metadata = file_metadata(config_text)
+        self.objectives = config_objectives(config_text)
+        self._metadata = file_metadata(config_text) | objectives_metadata(self.objectives)
         self._log = RowLog(self.directory / ROW_LOG)
         self._last_flush = -math.inf
         self._pending = False
         self._remove_stale_temp_files()
         loaded = read_table(self.trials_path) if self.trials_path.exists() else None
-        self._rows = (ResultTable(self._metadata) if loaded is None
-                      else ResultTable.from_table(loaded, self._metadata))
+        self._rows = (ResultTable(self._metadata, self.objectives) if loaded is None
+                      else ResultTable.from_table(loaded, self._metadata, self.objectives))
         replayed = self._log.read()
         for row in replayed:
             self._rows.upsert(_checked_row(row))
@@ -84,7 +93,7 @@ class ResultsStore:
         if not loaded.column("on_front").equals(table.column("on_front")):
             self.flush()
             return
-        front = front_table(table)
+        front = front_table(table, self.objectives)
         try:
             current = read_table(self.pareto_path)
         except ResultsError:  # missing or unreadable
@@ -129,9 +138,10 @@ class ResultsStore:
         then empty the row log (its rows are in trials.parquet now)."""
         table = self._rows.table()
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               **_str_keys(front_metadata(table))})
+                                               **_str_keys(front_metadata(table,
+                                                                          self.objectives))})
         atomic_write_table(self.trials_path, table)
-        atomic_write_table(self.pareto_path, front_table(table))
+        atomic_write_table(self.pareto_path, front_table(table, self.objectives))
         self._log.clear()
         self._pending = False
         self._last_flush = time.monotonic()
@@ -217,12 +227,24 @@ def _checked_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def front_table(trials: pa.Table) -> pa.Table:
-    """The rows of `trials` with on_front, sorted by chip_memory_cells (same schema)."""
+def front_table(trials: pa.Table, objectives: Objectives = DEFAULT_OBJECTIVES) -> pa.Table:
+    """The rows of `trials` with on_front, in `analysis.front.front_order` (by chip memory for
+    the default objectives; same schema)."""
     on_front = trials.column("on_front").to_numpy(zero_copy_only=False).astype(bool)
-    memory = trials.column("chip_memory_cells").to_numpy(zero_copy_only=False).astype(float)
     index = np.flatnonzero(on_front)
-    return trials.take(pa.array(index[np.argsort(memory[index], kind="stable")]))
+    values = table_values(trials.take(pa.array(index, pa.int64())), objectives)
+    return trials.take(pa.array(index[front_order(values, objectives)], pa.int64()))
+
+
+def config_objectives(config_text: str) -> Objectives:
+    """[search].objectives of a resolved config text (DEFAULT_OBJECTIVES when it has none)."""
+    try:
+        search = tomllib.loads(config_text).get("search", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ResultsError(f"the results store needs the resolved config as TOML: {exc} (pass "
+                           "SearchConfig.to_toml())") from None
+    texts = search.get("objectives")
+    return DEFAULT_OBJECTIVES if texts is None else parse_objectives(texts)
 
 
 def _str_keys(metadata: Mapping[str, str]) -> dict[bytes, bytes]:

@@ -101,7 +101,7 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
             rows = store.rows_by_trial_id()
             check_journal(directory / JOURNAL, rows)
             storage = open_storage(directory)
-            reconcile_study(storage, rows)
+            reconcile_study(storage, rows, cfg.search.objective_list)
             previous = previous_checkpoints(storage, ray_storage, cfg)
             trained = store.trained_count()
         finally:
@@ -192,8 +192,6 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
     from search.callbacks import ResultsCallback
     from search.gate import ProxyGate
     from search.searcher import (
-        METRICS,
-        MODES,
         STUDY_NAME,
         ConstrainedOptunaSearch,
         make_sampler,
@@ -206,7 +204,7 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
     storage = open_storage(directory)
     settings = TrialSettings(cfg.search.proxy_seeds, cfg.search.proxy_threshold)
     searcher = ConstrainedOptunaSearch(
-        space=OptunaSpace(cfg.params), metric=METRICS, mode=MODES, storage=storage,
+        space=OptunaSpace(cfg.params), objectives=cfg.search.objective_list, storage=storage,
         sampler=make_sampler(cfg.search.sampler,
                              segment_seed(cfg.search.seed, study_size(storage))),
         study_name=STUDY_NAME, gate=ProxyGate(cfg, settings, str(directory), cfg.to_toml()),

@@ -20,12 +20,12 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from analysis.objectives import DEFAULT_OBJECTIVES, Objectives
 from hardware.errors import ConfigError
 from search.layout import JOURNAL
+from search.record import TrialRecord
 from search.study_attrs import name_objectives, set_result_attrs
 
-METRICS = ["val_accuracy", "chip_memory_cells"]
-MODES = ["max", "min"]
 STUDY_NAME = "mosaic-dse"
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,15 @@ class ConstrainedOptunaSearch(OptunaSearch):
     that may fit become Ray trials. After `max_infeasible` rejections in a row, `suggest`
     returns FINISHED and `stop_reason` says which ranges to widen. A result's `constraint`
     (> 0: unmappable) becomes an Optuna constraint, so samplers learn to avoid chips the
-    networks do not fit; status 'error' is told as FAIL.
+    networks do not fit; status 'error' is told as FAIL. Optuna's objectives are
+    `objectives` (the metric names and modes follow them).
     """
 
-    def __init__(self, *args: Any, gate: Any = None, max_infeasible: int = 100,
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, objectives: Objectives = DEFAULT_OBJECTIVES,
+                 gate: Any = None, max_infeasible: int = 100, **kwargs: Any) -> None:
+        self.objectives = tuple(objectives)  # before super(): it sets the study up
+        super().__init__(*args, metric=[o.name for o in objectives],
+                         mode=[o.direction for o in objectives], **kwargs)
         self.gate = gate
         self.max_infeasible = max_infeasible
         self.in_a_row = 0  # infeasible suggestions since the last feasible one
@@ -106,7 +109,7 @@ class ConstrainedOptunaSearch(OptunaSearch):
 
     def _setup_study(self, mode: str | list) -> None:
         super()._setup_study(mode)
-        name_objectives(self._ot_study, METRICS)  # optuna-dashboard shows these names
+        name_objectives(self._ot_study, [o.name for o in self.objectives])  # for the dashboard
 
     def suggest(self, trial_id: str) -> dict | str | None:
         while True:
@@ -132,7 +135,7 @@ class ConstrainedOptunaSearch(OptunaSearch):
         self.gate.record(record, row_id)
         set_result_attrs(ot_trial, record.to_row())
         ot_trial.set_constraint("violations", record.constraint)
-        self._ot_study.tell(ot_trial, list(record.objectives()))
+        self._ot_study.tell(ot_trial, record.objective_values(self.objectives))
         del self._ot_trials[trial_id]  # the Ray trial id is asked again for a new suggestion
         self.in_a_row += 1
 
@@ -149,9 +152,14 @@ class ConstrainedOptunaSearch(OptunaSearch):
             ot_trial.set_constraint("violations", 0.0)
         if error or not result or result.get("status") == "error":
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
-            self._completed_trials.add(trial_id)
-            return None
-        return super().on_trial_complete(trial_id, result, error)
+        else:
+            values = [result.get(o.name) for o in self.objectives]
+            if any(v is None for v in values):  # stopped at a rung: an end-only objective
+                self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+            else:
+                self._ot_study.tell(ot_trial, [float(v) for v in values])
+        self._completed_trials.add(trial_id)
+        return None
 
 
 def study_size(storage: JournalStorage) -> int:
@@ -162,8 +170,9 @@ def study_size(storage: JournalStorage) -> int:
         return 0
 
 
-def reconcile_study(storage: JournalStorage,
-                    rows: dict[str, dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+def reconcile_study(storage: JournalStorage, rows: dict[str, dict[str, Any]],
+                    objectives: Objectives = DEFAULT_OBJECTIVES
+                    ) -> list[tuple[dict[str, Any], str]]:
     """Close trials an interrupted driver left RUNNING; re-enqueue those with no result row.
 
     rows: finished trials by Ray trial id (from trials.parquet). Returns (parameters, Ray
@@ -185,14 +194,20 @@ def reconcile_study(storage: JournalStorage,
             continue
         ot_trial = optuna.trial.Trial(study, trial._trial_id)
         set_result_attrs(ot_trial, row)
-        # a stopped trial was dominated at a rung, not infeasible
-        feasible = (row.get("status") == "ok" and bool(row.get("mappable"))
-                    or row.get("status") == "stopped")
-        ot_trial.set_constraint("violations", 0.0 if feasible else float(row.get("violations")
-                                                                          or 1))
-        values = [row.get("val_accuracy") or 0.0, row.get("chip_memory_cells")]
-        if row.get("status") == "error" or any(v is None or math.isnan(v) for v in values):
-            study.tell(trial.number, state=TrialState.FAIL)
-        else:
-            study.tell(trial.number, values)
+        record = TrialRecord.from_row(row)
+        ot_trial.set_constraint("violations", record.constraint)
+        _tell_stored(study, trial.number, record, objectives)
     return requeued
+
+
+def _tell_stored(study: optuna.Study, number: int, record: TrialRecord,
+                 objectives: Objectives) -> None:
+    """Tell Optuna the outcome of a stored row, as the live searcher would have."""
+    if record.status == "stopped" and any(getattr(record, o.name) is None for o in objectives):
+        study.tell(number, state=TrialState.PRUNED)  # stopped before an end-only objective
+        return
+    values = record.objective_values(objectives)
+    if any(math.isnan(v) for v in values):
+        study.tell(number, state=TrialState.FAIL)
+    else:
+        study.tell(number, values)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from analysis.objectives import MID_RUN_OBJECTIVES, Objectives
 from hardware.errors import MosaicDSEError
 from search.config import SearchConfig, build_trial
 from search.trial import TrialRecord, TrialSettings, run_trial
@@ -50,12 +51,11 @@ def trainable(config: dict[str, Any], data: Any = None,
     from ray import tune
 
     params = dict(config)
+    objectives = context.config.search.objective_list
     try:
         spec, train_cfg = build_trial(context.config, params)
     except MosaicDSEError as exc:
-        record = TrialRecord(status="error", method=str(params.get("method", "")),
-                             chip_memory_cells=0, proxy_memory_cells=0, params=params,
-                             error=str(exc))
+        record = TrialRecord.failed(str(exc), params)
     else:
         from hardware.memory import chip_memory_cells
         from model.checkpoint import expected_state
@@ -63,22 +63,35 @@ def trainable(config: dict[str, Any], data: Any = None,
 
         cadence = Cadence.parse(context.config.search.checkpoint_every)
         start = _start_point(context, params, expected_state(spec, train_cfg, data.n_inputs))
+        reporter = EpochReporter(float(chip_memory_cells(spec)), end_only(objectives), cadence)
         record = run_trial(spec, train_cfg, data, context.config.data, params, context.settings,
-                           on_epoch=EpochReporter(float(chip_memory_cells(spec)), cadence),
-                           state=start.state)
+                           on_epoch=reporter, state=start.state)
         record = start.annotate(record)
-    accuracy, memory = record.objectives()
-    tune.report({"val_accuracy": accuracy, "chip_memory_cells": memory,
-                 "constraint": record.constraint, "status": record.status,
-                 "record": json.dumps(record.to_row(), default=_json_default)})
+    tune.report(final_report(record, objectives))
+
+
+def final_report(record: TrialRecord, objectives: Objectives) -> dict[str, Any]:
+    """A trial's last Tune report: its objective values by name (what the searcher tells
+    Optuna), its constraint and status, and its row as JSON (what the callback stores)."""
+    values = record.objective_values(objectives)
+    return {**{o.name: v for o, v in zip(objectives, values, strict=True)},
+            "constraint": record.constraint, "status": record.status,
+            "record": json.dumps(record.to_row(), default=_json_default)}
+
+
+def end_only(objectives: Objectives) -> tuple[str, ...]:
+    """The objectives known only when a trial ends (energy, memory_cells, ...)."""
+    return tuple(o.name for o in objectives if o not in MID_RUN_OBJECTIVES)
 
 
 @dataclass
 class EpochReporter:
     """A trial's `on_epoch`: every epoch's Tune report, with a checkpoint when `cadence` says
-    one is due (`clock`: seconds, monotonic; the trial's start counts as its last checkpoint)."""
+    one is due (`clock`: seconds, monotonic; the trial's start counts as its last checkpoint).
+    unknown: the objectives known only at the end (reported as None mid-run)."""
 
     chip_memory: float
+    unknown: tuple[str, ...]
     cadence: Cadence
     clock: Callable[[], float] = time.monotonic
     last: float = field(init=False)
@@ -89,19 +102,24 @@ class EpochReporter:
     def __call__(self, report: Any, checkpoint: Callable[[], Any]) -> None:
         now = self.clock()
         due = self.cadence.due(report.epoch, now - self.last)
-        report_epoch(self.chip_memory, report, checkpoint if due else None)
+        report_epoch(self.chip_memory, self.unknown, report, checkpoint if due else None)
         if due:
             self.last = now
 
 
-def report_epoch(chip_memory: float, report: Any, checkpoint: Callable[[], Any] | None) -> None:
+def report_epoch(chip_memory: float, unknown: tuple[str, ...], report: Any,
+                 checkpoint: Callable[[], Any] | None) -> None:
     """Tune report of one finished epoch (a `model.train.EpochReport`), with the checkpoint
-    `checkpoint()` returns unless it is None."""
+    `checkpoint()` returns unless it is None: the objectives known mid-run
+    (MID_RUN_OBJECTIVES: val_accuracy, chip_memory_cells), progress, and None for the
+    `unknown` objectives (Tune wants every metric in each report; the searcher tells a trial
+    stopped with None values as pruned)."""
     from ray import tune
 
     from search.checkpoints import staged_checkpoint
 
-    metrics = {"val_accuracy": report.val_accuracy, "chip_memory_cells": chip_memory,
+    accuracy, memory = (o.name for o in MID_RUN_OBJECTIVES)
+    metrics = {**dict.fromkeys(unknown), accuracy: report.val_accuracy, memory: chip_memory,
                "epoch": report.epoch, "epochs": report.epochs, "loss": report.loss,
                "firing_rate": report.firing_rate, "n_links": report.n_links}
     if checkpoint is None:
@@ -109,8 +127,6 @@ def report_epoch(chip_memory: float, report: Any, checkpoint: Callable[[], Any] 
         return
     with staged_checkpoint(checkpoint()) as staged:
         tune.report(metrics, checkpoint=staged)
-
-
 def _start_point(context: TrialContext, params: dict[str, Any], shape: Any) -> Any:
     """Where the trial starts (a `search.checkpoints.StartPoint`): Tune's checkpoint (a retry),
     else an earlier segment's, newest first, skipping damaged ones; else epoch 0."""

@@ -6,10 +6,9 @@ recorded (status "error"), not raised, so one bad trial never stops the search.
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,9 @@ from hardware.routing import check_mapping, multicast_routers
 from hardware.spec import MosaicSpec
 from model.config import DataConfig, TrainConfig
 from model.methods import expected_profile
+from search.record import TrialRecord
+
+__all__ = ["TrialRecord", "TrialSettings", "evaluate", "proxy_gate", "run_trial"]
 
 
 @dataclass(frozen=True)
@@ -28,57 +30,6 @@ class TrialSettings:
 
     proxy_seeds: int = 3
     proxy_threshold: float = 0.5
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """Everything a finished trial reports; `params` are the sampled/fixed config values."""
-
-    status: str  # "ok" | "infeasible" | "error"
-    method: str
-    chip_memory_cells: int
-    proxy_memory_cells: int | None
-    params: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    accuracy: float | None = None
-    accuracy_first_copy: float | None = None
-    val_accuracy: float | None = None
-    train_accuracy: float | None = None
-    memory_cells: int | None = None
-    proxy_error: float | None = None
-    chip_utilisation: float | None = None
-    usage_fraction: float | None = None
-    synapse_cells: int | None = None
-    mappable: bool = False
-    violations: int | None = None
-    n_links: int | None = None
-    n_weights: int | None = None
-    hop_profile: tuple[float, ...] = ()
-    energy_pj_per_sample: float | None = None
-    train_seconds: float | None = None
-    resumed_from_epoch: int | None = None
-    seed: int = 0
-
-    @property
-    def constraint(self) -> float:
-        """Optuna constraint (feasible iff <= 0): violations on the chip, proxy or exact."""
-        return 0.0 if self.status == "ok" and self.mappable else float(self.violations or 1)
-
-    def objectives(self) -> tuple[float, float]:
-        """(val_accuracy, chip_memory_cells) for the sampler; NaN accuracy marks a failure.
-
-        Infeasible trials report accuracy 0 so the sampler sees them dominated as well as
-        constrained.
-        """
-        if self.status == "error":
-            return math.nan, float(self.chip_memory_cells)
-        return float(self.val_accuracy or 0.0), float(self.chip_memory_cells)
-
-    def to_row(self) -> dict[str, Any]:
-        """Flat dict: parameters then metrics (the Parquet row, without trial_id/on_front)."""
-        row = {**self.params, **{k: v for k, v in asdict(self).items() if k != "params"}}
-        row["hop_profile"] = list(self.hop_profile)
-        return row
 
 
 def routing_energy_pj(spec: MosaicSpec, links: np.ndarray, spikes_per_neuron: np.ndarray) -> float:
@@ -108,8 +59,8 @@ def proxy_gate(spec: MosaicSpec, train_cfg: TrainConfig, params: dict[str, Any],
     base["proxy_memory_cells"] = proxy.memory_cells
     if proxy.fits:
         return base, None, proxy
-    return base, TrialRecord(
-        status="infeasible", violations=max(1, round(proxy.mean_violations)),
+    return base, TrialRecord.infeasible(
+        violations=max(1, round(proxy.mean_violations)),
         error=f"proxy: {proxy.mappable_fraction:.0%} of sampled networks map (mean "
               f"{proxy.mean_violations:.1f} port violations; {short_ports(spec, proxy)})",
         **base), proxy
@@ -149,21 +100,25 @@ def evaluate(spec: MosaicSpec, train_cfg: TrainConfig, data: Any, data_cfg: Data
         result = train(spec, train_cfg, data, data_cfg, **train_kwargs)
     except Exception as exc:  # noqa: BLE001 - a failing trial is recorded, the search goes on
         last = traceback.extract_tb(exc.__traceback__)[-1]
-        return TrialRecord(status="error", train_seconds=time.perf_counter() - start,
-                           error=f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})",
-                           **base), None
+        return _failed(f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})", base,
+                       time.perf_counter() - start), None
     if result.diverged:
-        return TrialRecord(status="error", error=f"diverged: {result.message}",
-                           train_seconds=result.train_seconds, **base), result
+        return _failed(f"diverged: {result.message}", base, result.train_seconds), result
     return _trained_record(spec, result, base), result
+
+
+def _failed(error: str, base: dict[str, Any], train_seconds: float) -> TrialRecord:
+    """The 'error' record of a trial whose training raised or diverged."""
+    shared = {k: v for k, v in base.items() if k != "params"}
+    return TrialRecord.failed(error, base["params"], train_seconds=train_seconds, **shared)
 
 
 def _trained_record(spec: MosaicSpec, result: Any, base: dict[str, Any]) -> TrialRecord:
     """The 'ok' record of a trained network routed exactly on `spec`."""
     routing = check_mapping(spec, result.links)
     memory = memory_of_usage(routing.usage, spec).memory_cells
-    return TrialRecord(
-        status="ok", accuracy=result.accuracy, accuracy_first_copy=result.accuracy_first_copy,
+    return TrialRecord.ok(
+        accuracy=result.accuracy, accuracy_first_copy=result.accuracy_first_copy,
         val_accuracy=result.val_accuracy,
         train_accuracy=result.train_accuracy, memory_cells=memory,
         proxy_error=(base["proxy_memory_cells"] - memory) / memory

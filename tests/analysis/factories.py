@@ -30,9 +30,10 @@ def record(trial_id: str, val_accuracy: float | None = 0.5, chip_memory_cells: i
     return base | extra
 
 
-def write_store(directory: Path, records: list[dict[str, Any]]) -> Path:
+def write_store(directory: Path, records: list[dict[str, Any]],
+                config_text: str = CONFIG_TEXT) -> Path:
     """Write `records` through ResultsStore (the search's writer); returns the directory."""
-    store = ResultsStore(directory, CONFIG_TEXT)
+    store = ResultsStore(directory, config_text)
     for r in records:
         store.add(r)
     store.close()  # the Parquet files hold every row

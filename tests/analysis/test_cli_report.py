@@ -86,9 +86,12 @@ def test_pareto_ref_recomputes_the_hypervolume_and_prints_the_stored_one(capsys,
 
 
 @pytest.mark.parametrize("ref, message", [
-    ("0.5", "--ref must be two finite numbers ACC,CELLS, got '0.5' (e.g. --ref 0.05,2e6)"),
-    ("a,3", "--ref must be two finite numbers ACC,CELLS, got 'a,3' (e.g. --ref 0.05,2e6)"),
-    ("0,nan", "--ref must be two finite numbers ACC,CELLS, got '0,nan' (e.g. --ref 0.05,2e6)"),
+    ("0.5", "--ref must be two finite numbers ACC,CELLS "
+     "(three with a third objective), got '0.5' (e.g. --ref 0.05,2e6)"),
+    ("a,3", "--ref must be two finite numbers ACC,CELLS "
+     "(three with a third objective), got 'a,3' (e.g. --ref 0.05,2e6)"),
+    ("0,nan", "--ref must be two finite numbers ACC,CELLS "
+     "(three with a third objective), got '0,nan' (e.g. --ref 0.05,2e6)"),
     ("0,-1", "--ref memory must be > 0 cells, got -1 (e.g. --ref 0,2e6)")])
 def test_pareto_bad_ref_exits_2_with_one_line(capsys, small_search, ref, message):
     code, out, err = _run(capsys, "pareto", small_search, "--ref", ref)
@@ -113,7 +116,8 @@ def test_no_feasible_trial_is_an_empty_front_and_exit_0(capsys, tmp_path):
     assert code == 0
     assert json.loads(out) == {"front": [], "hypervolume": 0.0, "reference_point": [0.0, None],
                                "stored": {"hypervolume": 0.0, "reference_point": None,
-                                          "objectives": ["val_accuracy", "chip_memory_cells"]}}
+                                          "objectives": ["val_accuracy", "chip_memory_cells"],
+                                              "directions": ["max", "min"]}}
     assert "no feasible trial among 2 trials" in err
     code, out, _ = _run(capsys, "pareto", run)
     assert code == 0 and out.startswith("no feasible trial among 2 trials")

@@ -62,9 +62,9 @@ def test_a_reported_checkpoint_leaves_no_staging_directory(tmp_path, monkeypatch
 
     monkeypatch.setattr(tune, "report", fake_report)
     state = {"epoch": np.array(1), "w_rec": np.ones((2, 2), dtype=np.float32)}
-    report_epoch(5.0, EpochReport(1, 3, 0.5, 0.25, 0.01, 4), lambda: state)
+    report_epoch(5.0, (), EpochReport(1, 3, 0.5, 0.25, 0.01, 4), lambda: state)
     with pytest.raises(OSError, match="no space"):
-        report_epoch(5.0, EpochReport(2, 3, 0.5, 0.25, 0.01, 4), lambda: state)
+        report_epoch(5.0, (), EpochReport(2, 3, 0.5, 0.25, 0.01, 4), lambda: state)
     assert list(staging.iterdir()) == []
     with np.load(persisted[0] / STATE_FILE) as saved:
         assert saved["w_rec"].tolist() == [[1.0, 1.0], [1.0, 1.0]]
@@ -241,11 +241,11 @@ def test_the_epoch_reporter_checkpoints_when_the_cadence_is_due(monkeypatch):
 
     # 10 s cadence: epochs end 4, 11, 15, 20, 40, 41 s after the start; due at 11 (11 s after
     # the start), 40 (29 s after 11); at 20 only 9 s have passed since 11
-    seconds = EpochReporter(5.0, Cadence(0, 10.0), clock=lambda: next(ticks))
+    seconds = EpochReporter(5.0, (), Cadence(0, 10.0), clock=lambda: next(ticks))
     assert epochs(seconds, 6) == [False, True, False, False, True, False]
-    assert epochs(EpochReporter(5.0, Cadence(3)), 7) == [False, False, True, False, False, True,
+    assert epochs(EpochReporter(5.0, (), Cadence(3)), 7) == [False, False, True, False, False, True,
                                                            False]
-    assert epochs(EpochReporter(5.0, Cadence(1)), 3) == [True, True, True]
+    assert epochs(EpochReporter(5.0, (), Cadence(1)), 3) == [True, True, True]
 
 
 def _study_with(runs):

@@ -383,3 +383,18 @@ def test_checkpoint_every_takes_epochs_or_seconds_and_may_change_on_resume():
         assert Cadence.parse(cfg.search.checkpoint_every) == cadence
         assert parse_config(cfg.to_toml()) == cfg
         assert config_fingerprint(cfg) == config_fingerprint(parse_config(config_text()))
+
+
+def test_objectives_key_parses_validates_and_is_not_resumable():
+    three = '["max val_accuracy","min chip_memory_cells","min energy_pj_per_sample"]'
+    cfg = load_config("tiny", [f"search.objectives={three}"])
+    assert [o.name for o in cfg.search.objective_list][2] == "energy_pj_per_sample"
+    assert parse_config(cfg.to_toml()) == cfg  # round-trips through config.toml
+    assert config_fingerprint(cfg) != config_fingerprint(load_config("tiny"))
+    with pytest.raises(ConfigError, match=r"^\[search\].objectives: objective 'min foo': 'foo' "
+                                          r"is not a numeric result column"):
+        load_config("tiny", ['search.objectives=["max val_accuracy","min foo"]'])
+    with pytest.raises(ConfigError, match=r"^\[search\].early_stop: .* lack min "
+                                          r"chip_memory_cells"):
+        load_config("tiny", ['search.objectives=["max val_accuracy","min memory_cells"]',
+                             "search.early_stop=true"])

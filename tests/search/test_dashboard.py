@@ -18,10 +18,11 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from analysis.objectives import DEFAULT_OBJECTIVES
 from search.cli import main
 from search.config import load_config
 from search.runner import run_search
-from search.searcher import METRICS, STUDY_NAME
+from search.searcher import STUDY_NAME
 from tests.search.conftest import tiny_sets
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +44,7 @@ def _study(directory: Path) -> optuna.Study:
 
 def test_trials_carry_objective_names_constraint_and_result_attributes(finished_search):
     study = _study(finished_search)
-    assert study.metric_names == METRICS
+    assert study.metric_names == [o.name for o in DEFAULT_OBJECTIVES]
     rows = {r["trial_id"]: r for r in pq.read_table(finished_search / "trials.parquet")
             .to_pylist()}
     trials = study.get_trials(states=(TrialState.COMPLETE,))

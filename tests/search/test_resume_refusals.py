@@ -91,12 +91,13 @@ def _study_of(directory, trial_ids) -> None:  # noqa: ANN001
     """The journal the searcher writes for `trial_ids`: each suggested, tagged and told."""
     import optuna
 
-    from search.searcher import METRICS, STUDY_NAME, open_storage
+    from analysis.objectives import DEFAULT_OBJECTIVES
+    from search.searcher import STUDY_NAME, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=STUDY_NAME, storage=open_storage(directory),
                                 directions=["maximize", "minimize"], load_if_exists=True)
-    assert len(METRICS) == 2
+    assert len(DEFAULT_OBJECTIVES) == 2
     for trial_id in trial_ids:
         trial = study.ask()
         trial.suggest_float("lr", 1e-3, 1e-2, log=True)

@@ -86,4 +86,4 @@ def test_training_errors_become_error_records():
     cfg = TrainConfig(hop_profile=(0.0, 0.8), epochs=1, device="cpu", lr=-1.0)
     record, _ = evaluate(make_spec(2, 2, 4), cfg, data, DataConfig(), {}, TrialSettings())
     assert record.status == "error" and "lr must be > 0" in record.error
-    assert np.isnan(record.objectives()[0])
+    assert np.isnan(record.objective_values()[0])
