@@ -2,7 +2,7 @@
 
 A results table = fixed columns (identity, metrics) + one column per sampled or fixed config
 parameter, named as in the config and typed from the values the trials recorded. A parameter
-whose name is a fixed column (`method`, `seed`) is that column. The writer (`search.results`)
+whose name is a fixed column (`method`, `seed`) is that column. The writer (`search.store.results`)
 builds its tables here; the readers (`analysis.io`) use the same names.
 """
 

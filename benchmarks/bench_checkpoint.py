@@ -2,7 +2,8 @@
 
 An instant function trainable reports `--epochs` times per trial, once with a checkpoint of
 `--kb` KB at every report (what the project's `state.npz` is: 105 KB on `tiny`, ~9.5 MB at
-5x5x32) and once without, through the same Tuner setup as `search.runner` (num_to_keep=1, local
+5x5x32) and once without, through the same Tuner setup as `search.driver.runner` (num_to_keep=1,
+local
 storage). Printed per arm: the driver's CPU seconds on its main thread and on all its threads,
 per trial; then the difference per checkpoint. Ray's own processes (GCS, raylet, workers) are
 not counted: the driver is the part a bigger cluster does not scale.
@@ -28,7 +29,7 @@ def instant_trainable(config: dict) -> None:
     """Report `epochs` times, each with a `kb`-KB state checkpoint when `checkpoint` is set."""
     from ray import tune
 
-    from search.checkpoints import staged_checkpoint
+    from search.store.tune_checkpoints import staged_checkpoint
 
     state = {"w": np.zeros(config["kb"] * 256, dtype=np.float32)}
     for epoch in range(1, config["epochs"] + 1):

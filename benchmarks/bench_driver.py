@@ -1,6 +1,6 @@
 """Driver cost per trial at n = 0, 1k, 5k, 20k finished trials, beside a bare Tune loop.
 
-The real driver of `search.runner._fit`: a Ray Tune `Tuner` with the product's
+The real driver of `search.driver.runner._fit`: a Ray Tune `Tuner` with the product's
 `ConstrainedOptunaSearch` (journal storage, the windowed TPE, the proxy gate writing through
 the results store) and `ResultsCallback` (row log + Arrow table + Parquet files), on the tiny
 config; the training is replaced by an instant trainable that reports the product's final
@@ -45,11 +45,11 @@ from ray import tune  # noqa: E402
 from analysis.io import atomic_write_table  # noqa: E402
 from analysis.schema import build_table, file_metadata  # noqa: E402
 from hardware.memory import chip_memory_cells  # noqa: E402
-from search.callbacks import ResultsCallback  # noqa: E402
-from search.config import SearchConfig, build_trial, load_config  # noqa: E402
-from search.gate import ProxyGate  # noqa: E402
-from search.results import close_store, front_table  # noqa: E402
-from search.searcher import (  # noqa: E402
+from search.config.files import SearchConfig, build_trial, load_config  # noqa: E402
+from search.config.space import OptunaSpace  # noqa: E402
+from search.driver.callbacks import ResultsCallback  # noqa: E402
+from search.driver.gate import ProxyGate  # noqa: E402
+from search.driver.searcher import (  # noqa: E402
     METRICS,
     MODES,
     STUDY_NAME,
@@ -57,8 +57,8 @@ from search.searcher import (  # noqa: E402
     make_sampler,
     open_storage,
 )
-from search.space import OptunaSpace  # noqa: E402
-from search.trial import TrialRecord, TrialSettings  # noqa: E402
+from search.driver.trial import TrialRecord, TrialSettings  # noqa: E402
+from search.store.results import close_store, front_table  # noqa: E402
 
 
 def surrogate_record(cfg: SearchConfig, params: dict[str, Any]) -> TrialRecord:

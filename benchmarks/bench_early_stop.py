@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.pareto import hypervolume  # noqa: E402
-from search.config import load_config  # noqa: E402
-from search.runner import run_search  # noqa: E402
+from search.config.files import load_config  # noqa: E402
+from search.driver.runner import run_search  # noqa: E402
 
 
 def one_search(root: Path, data_root: Path, name: str, seed: int, trials: int, epochs: int,

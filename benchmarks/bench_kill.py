@@ -1,6 +1,6 @@
 """An instant search SIGKILLed at random moments and resumed: every trained row exactly once.
 
-The real driver (`search.runner.run_search`: Tune, the constrained Optuna searcher with its
+The real driver (`search.driver.runner.run_search`: Tune, the constrained Optuna searcher with its
 journal, the proxy gate, the results store) on the tiny config, with the training replaced by
 an instant trainable that reports the product's final result. The driver runs in its own
 process group; at `--kills` random moments the whole group (driver, Ray, workers) is
@@ -40,8 +40,8 @@ def instant_trainable(config: dict[str, Any], data: Any = None, context: Any = N
     from ray import tune
 
     from hardware.memory import chip_memory_cells
-    from search.config import build_trial
-    from search.trial import TrialRecord
+    from search.config.files import build_trial
+    from search.driver.trial import TrialRecord
 
     spec, _ = build_trial(context.config, dict(config))
     accuracy = min(1.0, 0.5 * float(config.get("p1", 0.5)) + float(config.get("p3", 0.0)))
@@ -57,13 +57,13 @@ def instant_trainable(config: dict[str, Any], data: Any = None, context: Any = N
 
 def child(storage: Path, data_root: Path, trials: int) -> None:
     """One driver segment: start or resume the search, with the instant trainable."""
-    import search.runner
-    from search.config import load_config
+    import search.driver.runner
+    from search.config.files import load_config
 
-    search.runner.trainable = instant_trainable
+    search.driver.runner.trainable = instant_trainable
     cfg = load_config("tiny", sets(storage, data_root, trials))
     resume = (storage / "killed" / "config.toml").exists()
-    outcome = search.runner.run_search(cfg, resume=resume, verbose=False)
+    outcome = search.driver.runner.run_search(cfg, resume=resume, verbose=False)
     print(f"finished {outcome.finished}", flush=True)
 
 
@@ -97,7 +97,7 @@ def check(directory: Path, trials: int) -> dict[str, int]:
     import optuna
 
     from analysis.io import read_table
-    from search.searcher import STUDY_NAME, open_storage
+    from search.driver.searcher import STUDY_NAME, open_storage
 
     rows = read_table(directory / "trials.parquet").to_pylist()
     ids = [r["trial_id"] for r in rows]

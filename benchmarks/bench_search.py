@@ -3,10 +3,12 @@
 One small problem for all: the shipped `tiny` config (3x3 tiles x 8 neurons, synthetic data) at
 a few epochs, methods routing_aware, chip_aware and deepr. Each sampler runs the same budget of
 trained trials for several seeds, in-process with Optuna's ask/tell and the product's trial
-function (`search.trial.evaluate`, no Ray, one trial at a time). As in the product's driver
-(`ConstrainedOptunaSearch.suggest`), every suggestion first passes `search.gate.ProxyGate.check`:
+function (`search.driver.trial.evaluate`, no Ray, one trial at a time). As in the product's driver
+(`ConstrainedOptunaSearch.suggest`), every suggestion first passes
+`search.driver.gate.ProxyGate.check`:
 one the proxy rejects is told to Optuna as infeasible (constraint and objectives) and does not
-count toward the budget. tpe, nsga2 and random are `search.searcher.make_sampler` (the product's
+count toward the budget. tpe, nsga2 and random are `search.driver.searcher.make_sampler` (the
+product's
 samplers and their defaults); grid is `optuna.samplers.GridSampler` over 3 values per range.
 The hypervolume of the front (max val_accuracy, min chip_memory_cells) is
 `analysis.pareto.hypervolume_curve` with one reference point for every run.
@@ -17,7 +19,7 @@ cores; --quick (2 trials, 1 seed, 1 epoch) about 20 s.
 Run: python benchmarks/bench_search.py [--trials 12] [--seeds 5] [--epochs 3] [--quick]
 
 --scale N: the sampler's own cost and hypervolume at N trials, with TPE on its default window
-of recent trials (`search.searcher.TPE_WINDOW`, or --window) beside plain TPE and random. The
+of recent trials (`search.driver.searcher.TPE_WINDOW`, or --window) beside plain TPE and random. The
 training is replaced by a surrogate (accuracy rises with the link budget, falls away from a good
 learning rate; memory is the sampled chip's exact memory), so only the sampler is measured.
 --scale 1500 --window 300 --seeds 2 takes about 3 min on 2 shared cores.
@@ -42,11 +44,11 @@ import torch
 from analysis.pareto import default_reference, hypervolume_curve
 from hardware.memory import chip_memory_cells
 from model.data import load_dataset
-from search.config import SearchConfig, build_trial, load_config
-from search.gate import ProxyGate
-from search.searcher import TPE_WINDOW, make_sampler
-from search.space import OptunaSpace, Param
-from search.trial import TrialRecord, TrialSettings, evaluate
+from search.config.files import SearchConfig, build_trial, load_config
+from search.config.space import OptunaSpace, Param
+from search.driver.gate import ProxyGate
+from search.driver.searcher import TPE_WINDOW, make_sampler
+from search.driver.trial import TrialRecord, TrialSettings, evaluate
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 METHODS = ("routing_aware", "chip_aware", "deepr")

@@ -1,6 +1,6 @@
 """Config keys declared once, on the dataclass field they fill: default, allowed values and help.
 
-`key(...)` builds the field; `search.config_schema` reads type, default, bound, help and flags
+`key(...)` builds the field; `search.config.schema` reads type, default, bound, help and flags
 from it, and the model checks a hand-built config against the same bounds (`check_fields`), so
 the layers cannot disagree. Lives in the bottom layer (no numpy) because MosaicSpec, the model's
 configs and the search settings all declare keys. Fields not made with `key()` are not config

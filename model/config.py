@@ -1,6 +1,6 @@
 """Frozen settings that cross from the config layer into data loading and training.
 
-Pure dataclasses (no torch import) so `search.config` can build them cheaply.
+Pure dataclasses (no torch import) so `search.config.files` can build them cheaply.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from hardware.errors import MosaicDSEError
-from search.paths import check_home_paths
-from search.signals import stop_signals
+from search.config.paths import check_home_paths
+from search.driver.signals import stop_signals
 
 COMMAND_MODULES = (
     "search.commands.search_cmd",
@@ -69,7 +69,7 @@ def _show_notices() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command; `MosaicDSEError` becomes a one-line message and exit code 2,
-    SIGTERM and Ctrl+C one line and exit 143 / 130 (`search.signals`)."""
+    SIGTERM and Ctrl+C one line and exit 143 / 130 (`search.driver.signals`)."""
     with stop_signals() as stop:
         try:
             args = build_parser().parse_args(argv)

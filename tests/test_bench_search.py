@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search.trial import TrialRecord
+from search.driver.trial import TrialRecord
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_search.py"
 
@@ -67,7 +67,7 @@ def test_search_counts_trained_trials_and_caches(bench, tmp_path: Path) -> None:
 
 
 def test_scale_run_measures_the_windowed_sampler_on_surrogates(bench) -> None:
-    from search.searcher import make_sampler
+    from search.driver.searcher import make_sampler
 
     cfg = bench.bench_config(1, None)
     seconds, accuracy, memory = bench.scale_run(cfg, make_sampler("tpe", 0, 5), 14)

@@ -20,14 +20,14 @@ def add_config_options(parser: argparse.ArgumentParser, default: str = "default"
 def toml_override(key: str, value: Any) -> str:
     """A --set override that sets `key` to exactly `value` (strings TOML-escaped, so paths
     with backslashes, quotes or tabs arrive unchanged)."""
-    from search.config import toml_value
+    from search.config.files import toml_value
 
     return f"{key}={toml_value(value)}"
 
 
 def seed(text: str) -> int:
     """argparse type: an integer seed in [0, 2**32 - 1] (the samplers' range)."""
-    from search.config_schema import SEED_MAX
+    from search.config.schema import SEED_MAX
 
     try:
         value = int(text)

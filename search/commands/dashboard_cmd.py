@@ -3,7 +3,7 @@
 The study lives in `<DIR>/optuna-journal.log`; the dashboard re-reads it on every request, so
 it follows a running search. Trials carry the objective names (val_accuracy,
 chip_memory_cells), the `violations` constraint and the result attributes of
-`search.study_attrs`. Needs the `dashboard` extra (optuna-dashboard).
+`search.driver.study_attrs`. Needs the `dashboard` extra (optuna-dashboard).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from hardware.errors import ConfigError, ResultsError
-from search.layout import JOURNAL
+from search.store.layout import JOURNAL
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     """Add the `keys` parser."""
-    from search.config_schema import SECTIONS
+    from search.config.schema import SECTIONS
 
     parser = subparsers.add_parser("keys", help="list the config keys (type, default, allowed "
                                    "values, help)", description=__doc__)
@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
 
 def key_lines(section: str) -> list[str]:
     """One line per key of [section]: name, type, default, allowed values, searchable, help."""
-    from search.config_schema import _TYPE_WORDS, SCHEMA
+    from search.config.schema import _TYPE_WORDS, SCHEMA
 
     lines = [f"[{section}]"]
     for name, rule in SCHEMA[section].items():
@@ -40,7 +40,7 @@ def key_lines(section: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the keys of one or all sections."""
-    from search.config_schema import SECTIONS
+    from search.config.schema import SECTIONS
 
     for section in [args.section] if args.section else SECTIONS:
         print("\n".join(key_lines(section)))

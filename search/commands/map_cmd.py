@@ -16,8 +16,8 @@ from hardware.memory import chip_memory_cells, memory_of_usage, synapse_cells
 from hardware.profile import realised_profile, sample_links, validate_profile
 from hardware.routing import check_mapping, port_usage
 from hardware.spec import CAPACITIES, PORTS, MosaicSpec
+from search.artefacts.network_file import check_numpy_file, load_network
 from search.commands.common import seed
-from search.network_file import check_numpy_file, load_network
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -161,7 +161,7 @@ def chip_of(args: argparse.Namespace) -> MosaicSpec:
             raise LinksError(f"map needs the chip: give {', '.join(missing)} (or --network "
                              "FILE.npz)")
         spec = MosaicSpec(**given)
-    from search.config import chip_size_problem
+    from search.config.files import chip_size_problem
 
     too_large = chip_size_problem(spec.rows, spec.cols, spec.neurons_per_tile)
     if too_large is not None:
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(spec, report)
     if args.plot is not None:
-        from search.usage_plot import plot_usage  # matplotlib only when asked
+        from search.artefacts.usage_plot import plot_usage  # matplotlib only when asked
 
         plot_usage(check_mapping(spec, links), args.plot)
         if not args.json:

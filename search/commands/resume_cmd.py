@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     """Resume with the saved config.toml; storage and name come from DIR (or the URI)."""
     from search.commands.common import toml_override
     from search.commands.search_cmd import run_and_report
-    from search.config import parse_config
-    from search.remote import is_uri
+    from search.config.files import parse_config
+    from search.store.remote import is_uri
 
     storage, name, text, source = (_remote_search(args.directory) if is_uri(args.directory)
                                    else _local_search(Path(args.directory)))
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _local_search(directory: Path) -> tuple[str, str, str, str]:
     """(storage, name, config text, source) of a results directory."""
-    from search.config import read_config_text
-    from search.layout import CONFIG_FILE
+    from search.config.files import read_config_text
+    from search.store.layout import CONFIG_FILE
 
     directory = directory.expanduser().resolve()
     if not (directory / CONFIG_FILE).is_file():
@@ -54,8 +54,8 @@ def _local_search(directory: Path) -> tuple[str, str, str, str]:
 
 def _remote_search(uri: str) -> tuple[str, str, str, str]:
     """(storage, name, config text, source) of a search on a pyarrow filesystem URI."""
-    from search.layout import CONFIG_FILE
-    from search.remote import read_remote_file
+    from search.store.layout import CONFIG_FILE
+    from search.store.remote import read_remote_file
 
     storage, _, name = uri.rstrip("/").rpartition("/")
     data = read_remote_file(f"{storage}/{name}", CONFIG_FILE) if "://" in storage else None

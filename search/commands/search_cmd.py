@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 
 from hardware.errors import MosaicDSEError, ResultsError
 from search.commands.common import add_config_options, seed, toml_override
-from search.signals import StopSignals, stop_signals
+from search.driver.signals import StopSignals, stop_signals
 
 # CLI flag -> [search] key; a given flag becomes a --set override so the saved config is exact.
 FLAG_KEYS = {"name": "name", "storage": "storage", "trials": "trials",
@@ -48,11 +48,11 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load and validate the config, then run (or print) the search."""
-    from search.config import load_config
+    from search.config.files import load_config
 
     cfg = load_config(args.config, [*args.overrides, *overrides_from_flags(args)])
     if args.dry_run:
-        from search.config import describe_space
+        from search.config.files import describe_space
 
         print(describe_space(cfg))
         return 0
@@ -66,12 +66,12 @@ def run_and_report(cfg, resume: bool, address: str | None, quiet: bool,  # noqa:
 
     Ctrl+C and SIGTERM stop it (exit 130 and 143) with the resume command when there is a
     search to resume; a project error Ray wrapped in its own exception becomes its one line.
-    stop: the CLI's signal handlers (`search.signals`); installed here when None.
+    stop: the CLI's signal handlers (`search.driver.signals`); installed here when None.
     """
     if stop is None:
         with stop_signals() as own:
             return run_and_report(cfg, resume, address, quiet, own)
-    from search.runner import run_search
+    from search.driver.runner import run_search
 
     try:
         with driver_lock(cfg, resume):
@@ -99,9 +99,9 @@ def stopped_line(word: str, target: str | None) -> str:
 
 def resumable(cfg) -> bool:  # noqa: ANN001 - a SearchConfig
     """Whether `mosaic-dse resume` can continue this search: its config.toml was written."""
-    from search.layout import CONFIG_FILE
-    from search.remote import RemoteResults, is_uri
-    from search.runner import results_directory
+    from search.driver.runner import results_directory
+    from search.store.layout import CONFIG_FILE
+    from search.store.remote import RemoteResults, is_uri
 
     if is_uri(cfg.search.storage):
         directory = RemoteResults.for_search(cfg.search.storage, cfg.search.name,
@@ -114,9 +114,9 @@ def resumable(cfg) -> bool:  # noqa: ANN001 - a SearchConfig
 def driver_lock(cfg, resume: bool) -> AbstractContextManager[None]:  # noqa: ANN001
     """The lock of the directory the driver works in: the results directory (not created for a
     resume), or the local mirror of a storage URI (always created: it is only a copy)."""
-    from search.lock import hold_directory
-    from search.remote import RemoteResults, is_uri
-    from search.runner import results_directory
+    from search.driver.runner import results_directory
+    from search.store.lock import hold_directory
+    from search.store.remote import RemoteResults, is_uri
 
     if is_uri(cfg.search.storage):
         return hold_directory(RemoteResults.for_search(cfg.search.storage, cfg.search.name,
@@ -127,8 +127,8 @@ def driver_lock(cfg, resume: bool) -> AbstractContextManager[None]:  # noqa: ANN
 
 def resume_target(cfg) -> str:  # noqa: ANN001 - a SearchConfig
     """What `mosaic-dse resume` takes for this search: its directory or its URI."""
-    from search.remote import is_uri
-    from search.runner import results_directory
+    from search.driver.runner import results_directory
+    from search.store.remote import is_uri
 
     if is_uri(cfg.search.storage):
         return cfg.search.storage.rstrip("/") + "/" + cfg.search.name
@@ -151,7 +151,7 @@ def project_error(exc: BaseException | None) -> MosaicDSEError | None:
     return None
 
 
-def print_outcome(outcome) -> int:  # noqa: ANN001 - search.runner.SearchOutcome
+def print_outcome(outcome) -> int:  # noqa: ANN001 - search.driver.runner.SearchOutcome
     """Print the front and where the files are."""
     from analysis.cli import front_table_text
 

@@ -33,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from model.data import load_dataset
-    from search.config import build_trial, load_config, resolve_defaults
-    from search.device import check_device
-    from search.network_file import check_writable, save_network
-    from search.trainable import _json_default
-    from search.trial import TrialSettings, evaluate
+    from search.artefacts.network_file import check_writable, save_network
+    from search.config.files import build_trial, load_config, resolve_defaults
+    from search.driver.device import check_device
+    from search.driver.trial import TrialSettings, evaluate
+    from search.driver.worker import _json_default
 
     cfg = load_config(args.config, args.overrides)
     if args.save_network is not None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         _save_links(args.save_links, result.links)
     if args.save_network is not None and result is not None \
             and args.save_network.suffix == ".nir":
-        from search.nir_file import LIFNetwork, write_nir
+        from search.artefacts.nir_file import LIFNetwork, write_nir
 
         write_nir(args.save_network, LIFNetwork(
             result.w_in, result.w_rec, spec.neurons_per_tile, data.n_classes,
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def trial_toml(cfg, params: dict) -> str:  # noqa: ANN001 - a SearchConfig
     """The config with every range and choice fixed at this run's value, as TOML text."""
-    from search.config import dump_toml
+    from search.config.files import dump_toml
 
     doc = cfg.to_dict()
     for p in cfg.params:

@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from search.results import ResultsStore
+from search.store.results import ResultsStore
 
 CONFIG_TEXT = '[search]\ntrials = 8\n\n[hardware]\nrows = 2\ncap_r1 = { low = 8, high = 16 }\n'
 

@@ -174,7 +174,7 @@ CHECK = """
 import importlib, sys
 for name in ("analysis", "analysis.schema", "analysis.io", "analysis.pareto",
              "analysis.compare", "analysis.plots", "analysis.report", "analysis.cli",
-             "search.results"):
+             "search.store.results"):
     importlib.import_module(name)
 print(",".join(sorted(m for m in ("torch", "ray", "optuna", "tonic") if m in sys.modules)))
 """

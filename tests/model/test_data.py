@@ -407,7 +407,7 @@ def test_stride_fits_exactly_and_sum_ignores_stride(tmp_path):
 
 
 def test_data_keys_in_config_schema():
-    from search.config_schema import key_rule
+    from search.config.schema import key_rule
 
     assert key_rule("data", "channel_reduction").check("stride") == "stride"
     with pytest.raises(ConfigError, match=r"must be one of sum, stride \(did you mean stride"):

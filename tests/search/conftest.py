@@ -21,7 +21,7 @@ def ray_session():
 def data_root(tmp_path_factory) -> Path:
     """A data root where the tiny synthetic dataset is generated once for the session."""
     from model.data import load_dataset
-    from search.config import load_config
+    from search.config.files import load_config
 
     root = tmp_path_factory.mktemp("data")
     load_dataset(load_config("tiny", [f"data.root={str(root)!r}"]).data)
@@ -36,7 +36,7 @@ def tiny_sets(data_root: Path, storage: Path, name: str, trials: int, *extra: st
 
 def read_while_writing(read, store, rows: int) -> tuple[list, list]:
     """(values `read()` returned, exceptions it raised) while `store` adds `rows` records
-    t1..t<rows> (store: a search.results.ResultsStore); `read` runs in a loop on a thread."""
+    t1..t<rows> (store: a search.store.results.ResultsStore); `read` runs in a loop on a thread."""
     import threading
 
     from tests.analysis.factories import record

@@ -8,7 +8,7 @@ import pytest
 
 from hardware.errors import ConfigError
 from search.cli import main
-from search.config import load_config
+from search.config.files import load_config
 
 NOBODY = "~nosuchuser-mosaic-dse"  # a user no machine has
 CHIP = ["--rows", "3", "--cols", "3", "--neurons-per-tile", "8", "--cap-nt", "8", "--cap-r0", "8",

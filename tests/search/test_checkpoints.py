@@ -1,4 +1,5 @@
-"""search/checkpoints.py: parameter keys and finding a trial's newest checkpoint again."""
+"""search/store/tune_checkpoints.py: parameter keys and finding a trial's newest checkpoint
+again."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.checkpoints import STATE_FILE, latest_checkpoint, params_key
+from search.store.tune_checkpoints import STATE_FILE, latest_checkpoint, params_key
 
 
 def _checkpoint(root, segment, trial, index, with_state=True):
@@ -46,7 +47,7 @@ def test_a_reported_checkpoint_leaves_no_staging_directory(tmp_path, monkeypatch
     from ray import tune
 
     from model.train import EpochReport
-    from search.trainable import report_epoch
+    from search.driver.worker import report_epoch
 
     staging = tmp_path / "tmp"
     staging.mkdir()
@@ -100,8 +101,8 @@ def _damaged(root, good: dict) -> list[str]:
 
 
 def test_damaged_checkpoints_are_skipped_for_the_newest_sound_one(tmp_path):
-    from search.checkpoints import choose_start
-    from search.trial import TrialRecord
+    from search.driver.trial import TrialRecord
+    from search.store.tune_checkpoints import choose_start
     from tests.model.test_checkpoint import SHAPE, saved_state
 
     good = saved_state()
@@ -155,9 +156,9 @@ def _trial(monkeypatch, cfg, data, fake, previous=()) -> dict:
 
     from ray import tune
 
-    from search.checkpoints import params_key
-    from search.trainable import TrialContext, trainable
-    from search.trial import TrialSettings
+    from search.driver.trial import TrialSettings
+    from search.driver.worker import TrialContext, trainable
+    from search.store.tune_checkpoints import params_key
 
     monkeypatch.setattr(tune, "report", fake.report)
     monkeypatch.setattr(tune, "get_checkpoint", fake.get_checkpoint)
@@ -168,7 +169,7 @@ def _trial(monkeypatch, cfg, data, fake, previous=()) -> dict:
 
 def _fixed_tiny(data_root, *sets: str):
     """The tiny config with 3 epochs and every parameter fixed (a trial's params are {})."""
-    from search.config import load_config
+    from search.config.files import load_config
 
     return load_config("tiny", [f"data.root={str(data_root)!r}", "training.epochs=3",
                                 "hardware.cap_r0=8", "hardware.cap_r1=16", "training.p1=0.8",
@@ -225,8 +226,8 @@ def test_the_epoch_reporter_checkpoints_when_the_cadence_is_due(monkeypatch):
     from ray import tune
 
     from model.train import EpochReport
-    from search.checkpoints import Cadence
-    from search.trainable import EpochReporter
+    from search.driver.worker import EpochReporter
+    from search.store.tune_checkpoints import Cadence
 
     checkpointed = []
     monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: checkpointed.append(
@@ -276,7 +277,7 @@ def test_a_trial_interrupted_twice_continues_from_the_first_runs_checkpoints(tmp
     # checkpoint (or before it started): the second resume must still find the first run's.
     from optuna.trial import TrialState
 
-    from search.checkpoints import resume_checkpoints
+    from search.store.tune_checkpoints import resume_checkpoints
 
     ray = tmp_path / "ray"
     first = [_checkpoint(ray, "run-1", "trainable_aaaaa_00000_0_lr=0.005", i) for i in (0, 1)]

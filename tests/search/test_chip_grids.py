@@ -15,8 +15,8 @@ from hardware.profile import link_counts
 from hardware.routing import check_mapping
 from model import deepr
 from model.network import TiledLIF, input_mask, output_tiles, readout_logits
-from search.config import N_CLASSES, build_trial, load_config, resolve_defaults
-from search.trial import proxy_gate
+from search.config.files import N_CLASSES, build_trial, load_config, resolve_defaults
+from search.driver.trial import proxy_gate
 
 CHIP = load_config("chip")
 

@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from hardware.errors import ConfigError
-from search.cluster import check_address
-from search.runner import segment_seed
+from search.driver.cluster import check_address
+from search.driver.runner import segment_seed
 
 
 @pytest.mark.parametrize(("address", "message"), [

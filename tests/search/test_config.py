@@ -10,7 +10,7 @@ import pytest
 from hardware.errors import ConfigError, MosaicDSEError, SpecError
 from hardware.spec import MosaicSpec
 from model.config import TrainConfig
-from search.config import (
+from search.config.files import (
     SHIPPED_CONFIGS,
     SearchConfig,
     build_trial,
@@ -372,7 +372,7 @@ def test_search_settings_carry_the_proxy_rule():
 
 
 def test_checkpoint_every_takes_epochs_or_seconds_and_may_change_on_resume():
-    from search.checkpoints import Cadence
+    from search.store.tune_checkpoints import Cadence
 
     assert parse_config(config_text()).search.checkpoint_every == "300s"
     for value, text, cadence in (("3", "3", Cadence(3)), ('"3"', "3", Cadence(3)),

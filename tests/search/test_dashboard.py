@@ -20,9 +20,9 @@ from optuna.trial import TrialState
 
 from analysis.objectives import DEFAULT_OBJECTIVES
 from search.cli import main
-from search.config import load_config
-from search.runner import run_search
-from search.searcher import STUDY_NAME
+from search.config.files import load_config
+from search.driver.runner import run_search
+from search.driver.searcher import STUDY_NAME
 from tests.search.conftest import tiny_sets
 
 CHROMIUM = Path("/usr/bin/chromium")

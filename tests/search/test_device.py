@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search.cli import main
-from search.device import device_problem, trial_cuda_devices
+from search.driver.device import device_problem, trial_cuda_devices
 
 
 @pytest.mark.parametrize(("name", "cuda", "mps", "problem"), [
@@ -34,7 +34,7 @@ def _no_accelerator_and_no_work(monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     monkeypatch.setattr("model.data.load_dataset", started)
-    monkeypatch.setattr("search.runner.init_ray", started)
+    monkeypatch.setattr("search.driver.runner.init_ray", started)
 
 
 @pytest.mark.parametrize("device", ["cuda", "mps"])

@@ -1,13 +1,13 @@
-"""search/early_stop.py: rungs, the dominance rule, and a real search that stops trials."""
+"""search/driver/early_stop.py: rungs, the dominance rule, and a real search that stops trials."""
 
 from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
 
-from search.config import load_config
-from search.early_stop import DominatedStopper, beaten_by, rungs_below
-from search.runner import run_search
+from search.config.files import load_config
+from search.driver.early_stop import DominatedStopper, beaten_by, rungs_below
+from search.driver.runner import run_search
 from tests.search.conftest import tiny_sets
 
 

@@ -22,12 +22,12 @@ from analysis.io import read_table
 from hardware.errors import ConfigError, ResultsError
 from search.cli import main
 from search.commands.common import toml_override
-from search.config import load_config, parse_config
-from search.journal import OPTUNA_LOCK_SUFFIX, repair_tail
-from search.layout import JOURNAL, SYNCED_FILES
-from search.remote import RemoteResults
-from search.results import ResultsStore
-from search.searcher import STUDY_NAME, open_storage
+from search.config.files import load_config, parse_config
+from search.driver.searcher import STUDY_NAME, open_storage
+from search.store.journal import OPTUNA_LOCK_SUFFIX, repair_tail
+from search.store.layout import JOURNAL, SYNCED_FILES
+from search.store.remote import RemoteResults
+from search.store.results import ResultsStore
 from tests.analysis.factories import CONFIG_TEXT, record
 from tests.search.conftest import read_while_writing, tiny_sets
 from tests.search.test_kill_and_cluster import CLI, _env
@@ -246,7 +246,7 @@ def test_the_local_ray_listens_on_loopback_only():
     script = r"""
 import json, os, subprocess
 import ray
-from search.cluster import init_ray
+from search.driver.cluster import init_ray
 
 init_ray(None)
 ray.get(ray.remote(lambda: os.getpid()).remote())  # a worker too

@@ -11,7 +11,7 @@ from hardware.errors import ConfigError
 from hardware.keys import Bound, check_fields, key_meta
 from model.config import DataConfig, TrainConfig
 from search.cli import main
-from search.config_schema import SCHEMA
+from search.config.schema import SCHEMA
 
 
 def _outside(allowed):

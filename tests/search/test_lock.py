@@ -14,7 +14,7 @@ import pytest
 
 from hardware.errors import ResultsError
 from search.cli import main
-from search.lock import hold_directory
+from search.store.lock import hold_directory
 from tests.search.conftest import tiny_sets
 from tests.search.test_faults import FITS
 from tests.search.test_kill_and_cluster import CLI, _env
@@ -47,7 +47,7 @@ def test_an_unwritable_directory_is_one_line(tmp_path):
 
 
 def test_sigkill_never_leaves_the_lock_stale(tmp_path):
-    holder = ("import sys, time; from pathlib import Path; from search.lock import "
+    holder = ("import sys, time; from pathlib import Path; from search.store.lock import "
               "hold_directory\nwith hold_directory(Path(sys.argv[1])):\n"
               "    print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], env=_env(),
@@ -65,7 +65,7 @@ def test_sigkill_never_leaves_the_lock_stale(tmp_path):
 
 
 def test_deleting_the_lock_file_under_a_driver_does_not_let_a_second_one_in(tmp_path):
-    holder = ("import sys, time; from pathlib import Path; from search.lock import "
+    holder = ("import sys, time; from pathlib import Path; from search.store.lock import "
               "hold_directory\nwith hold_directory(Path(sys.argv[1])):\n"
               "    print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], env=_env(),
@@ -105,7 +105,7 @@ def test_without_directory_locks_a_lock_file_deleted_before_it_is_locked_is_not_
             (tmp_path / "driver.lock").write_text("")
         return flock(fd, operation)
 
-    monkeypatch.setattr("search.lock.fcntl.flock", no_directory_locks)
+    monkeypatch.setattr("search.store.lock.fcntl.flock", no_directory_locks)
     with hold_directory(tmp_path):
         assert deleted and (tmp_path / "driver.lock").read_text() == f"{os.getpid()}\n"
         with pytest.raises(ResultsError, match=f"pid {os.getpid()}"), hold_directory(tmp_path):

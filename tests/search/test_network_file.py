@@ -70,7 +70,7 @@ def test_map_errors(tmp_path, capsys):
 def test_network_file_keeps_every_spec_field(tmp_path, capsys):
     # bits_per_cell was dropped (saved 4, loaded 1) when the file listed spec keys by hand
     from hardware.spec import MosaicSpec
-    from search.network_file import load_network, save_network
+    from search.artefacts.network_file import load_network, save_network
 
     spec = MosaicSpec(2, 3, 4, cap_nt=(5, 6, 5, 6, 7, 8, 7, 8), cap_r0=3, cap_r1=9,
                       hop_energy_pj=2.5, bits_per_cell=4)

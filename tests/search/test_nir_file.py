@@ -13,9 +13,16 @@ import torch
 from model.data import load_dataset
 from model.evaluation import evaluate_split
 from model.network import TiledLIF, decay_factor, input_mask
+from search.artefacts.nir_file import (
+    LIFNetwork,
+    graph_network,
+    network_graph,
+    read_nir,
+    tiled_lif,
+    write_nir,
+)
 from search.cli import main
-from search.config import load_config
-from search.nir_file import LIFNetwork, graph_network, network_graph, read_nir, tiled_lif, write_nir
+from search.config.files import load_config
 
 nir = pytest.importorskip("nir")
 TRAIN_SETS = ['training.device="cpu"']  # the tiny config: 15 epochs, about 5 s

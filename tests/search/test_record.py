@@ -1,4 +1,4 @@
-"""search/record.py: one record type for every row, tied to the Parquet schema."""
+"""search/store/record.py: one record type for every row, tied to the Parquet schema."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from analysis.objectives import DEFAULT_OBJECTIVES, Objective, is_considered
 from analysis.schema import FIXED_COLUMNS, STORE_COLUMNS
-from search.record import TrialRecord
-from search.results import ResultsStore
+from search.store.record import TrialRecord
+from search.store.results import ResultsStore
 from tests.analysis.factories import CONFIG_TEXT
 
 ARROW_OF_HINT = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string(),

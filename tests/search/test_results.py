@@ -16,8 +16,8 @@ import pytest
 from analysis.io import read_table
 from analysis.schema import CONFIG_KEY, REFERENCE_KEY, VERSIONS_KEY, package_versions
 from hardware.errors import ResultsError
-from search.layout import ROW_LOG
-from search.results import ResultsStore, close_store, open_store
+from search.store.layout import ROW_LOG
+from search.store.results import ResultsStore, close_store, open_store
 from tests.analysis.factories import CONFIG_TEXT, record
 from tests.search.conftest import read_while_writing
 
@@ -165,7 +165,7 @@ def test_bad_records_raise_and_change_nothing(tmp_path):
 
 
 def test_error_rows_from_crashed_workers_are_stored(tmp_path):
-    # What search.callbacks writes for a trial whose process died: config + a few fields.
+    # What search.driver.callbacks writes for a trial whose process died: config + a few fields.
     crashed = {"method": "deepr", "p1": 0.4, "trial_id": "x", "status": "error",
                "error": "trial process failed", "mappable": False, "chip_memory_cells": 0,
                "proxy_memory_cells": 0, "hop_profile": [], "seed": 0}

@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 from analysis.io import read_table
 from analysis.pareto import nondominated_mask
-from search.layout import ROW_LOG
-from search.results import ResultsStore, close_store, open_store
+from search.store.layout import ROW_LOG
+from search.store.results import ResultsStore, close_store, open_store
 from tests.analysis.factories import CONFIG_TEXT, record
 
 ROOT = Path(__file__).resolve().parents[2]
 
 WRITER = """
 import sys, time
-from search.results import ResultsStore
+from search.store.results import ResultsStore
 from tests.analysis.factories import CONFIG_TEXT, record
 store = ResultsStore(sys.argv[1], CONFIG_TEXT, flush_seconds=3600)
 for i in range(30):
@@ -66,15 +66,15 @@ def test_a_torn_last_log_line_is_ignored_and_replay_is_idempotent(tmp_path):
 
 
 def test_adds_never_rebuild_the_table_from_python_rows(tmp_path, monkeypatch):
-    import search.result_table
+    import search.store.result_table
 
-    built, build_table = [], search.result_table.build_table
+    built, build_table = [], search.store.result_table.build_table
 
     def counting(rows, metadata=None):
         built.append(len(rows))
         return build_table(rows, metadata)
 
-    monkeypatch.setattr(search.result_table, "build_table", counting)
+    monkeypatch.setattr(search.store.result_table, "build_table", counting)
     store = ResultsStore(tmp_path, CONFIG_TEXT, flush_seconds=0)
     for i in range(60):
         store.add(record(f"t{i}", (i % 7) / 7, chip_memory_cells=100 + i % 5, p1=0.5 + i / 100))
@@ -112,9 +112,9 @@ def test_the_running_front_matches_the_exact_one(tmp_path_factory, rows):
 
 
 def _gate(directory: Path):
-    from search.config import load_config
-    from search.gate import ProxyGate
-    from search.trial import TrialSettings
+    from search.config.files import load_config
+    from search.driver.gate import ProxyGate
+    from search.driver.trial import TrialSettings
 
     cfg = load_config("tiny", [])
     return ProxyGate(cfg, TrialSettings(cfg.search.proxy_seeds, cfg.search.proxy_threshold),
@@ -122,22 +122,22 @@ def _gate(directory: Path):
 
 
 def _infeasible():
-    from search.trial import TrialRecord
+    from search.driver.trial import TrialRecord
 
     return TrialRecord(status="infeasible", method="deepr", chip_memory_cells=100,
                        proxy_memory_cells=120, params={"p1": 0.5}, error="proxy", violations=3)
 
 
 def test_the_gate_writes_through_the_one_open_store(tmp_path, monkeypatch):
-    import search.results
+    import search.store.results
 
-    opened, init = [], search.results.ResultsStore.__init__
+    opened, init = [], search.store.results.ResultsStore.__init__
 
     def counting(self, *args, **kwargs):
         opened.append(1)
         init(self, *args, **kwargs)
 
-    monkeypatch.setattr(search.results.ResultsStore, "__init__", counting)
+    monkeypatch.setattr(search.store.results.ResultsStore, "__init__", counting)
     gate = _gate(tmp_path)
     for _ in range(5):
         gate.record(_infeasible(), gate.new_row_id())
@@ -165,7 +165,7 @@ def test_infeasible_ids_are_never_reused_across_segments(tmp_path):
 def test_a_full_disk_at_the_row_log_is_one_error_and_changes_nothing(tmp_path, monkeypatch):
     import errno
 
-    import search.row_log
+    import search.store.row_log
 
     store = ResultsStore(tmp_path, CONFIG_TEXT, flush_seconds=3600)
     store.add(record("a"))
@@ -173,7 +173,7 @@ def test_a_full_disk_at_the_row_log_is_one_error_and_changes_nothing(tmp_path, m
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(search.row_log.os, "write", full)
+    monkeypatch.setattr(search.store.row_log.os, "write", full)
     try:
         store.add(record("b"))
     except Exception as exc:  # noqa: BLE001 - the type and words are the finding

@@ -6,7 +6,7 @@ import pytest
 
 from search.cli import main
 from search.commands.search_cmd import finished_line, print_outcome
-from search.runner import SearchOutcome
+from search.driver.runner import SearchOutcome
 from tests.analysis.factories import record, write_store
 
 
@@ -27,8 +27,8 @@ def test_the_finished_line_counts_requested_trials():
 
 def _started_search(tmp_path, *sets: str):  # noqa: ANN202 - (directory, config)
     """A results directory as a first start leaves it: config.toml and one stored row."""
-    from search.config import load_config
-    from search.results import ResultsStore
+    from search.config.files import load_config
+    from search.store.results import ResultsStore
 
     cfg = load_config("tiny", [f"search.storage={str(tmp_path)!r}", "search.name='run'",
                                *sets])
@@ -45,7 +45,7 @@ def _no_work(monkeypatch) -> None:  # noqa: ANN001
         raise AssertionError("the resume started work")
 
     monkeypatch.setattr("model.data.load_dataset", started)
-    monkeypatch.setattr("search.runner.init_ray", started)
+    monkeypatch.setattr("search.driver.runner.init_ray", started)
 
 
 def test_resume_of_an_edited_config_toml_exits_2_naming_the_key(tmp_path, capsys, monkeypatch):
@@ -92,7 +92,7 @@ def _study_of(directory, trial_ids) -> None:  # noqa: ANN001
     import optuna
 
     from analysis.objectives import DEFAULT_OBJECTIVES
-    from search.searcher import STUDY_NAME, open_storage
+    from search.driver.searcher import STUDY_NAME, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=STUDY_NAME, storage=open_storage(directory),
@@ -107,7 +107,7 @@ def _study_of(directory, trial_ids) -> None:  # noqa: ANN001
 
 def _two_trials(tmp_path):  # noqa: ANN202 - (directory, journal path, journal bytes after t0)
     """A search with rows t0 and infeasible-00001 and the journal that knows both."""
-    from search.results import ResultsStore
+    from search.store.results import ResultsStore
 
     directory, cfg = _started_search(tmp_path)
     _study_of(directory, ["t0"])
@@ -141,7 +141,7 @@ def test_a_journal_that_does_not_know_the_rows_is_refused(tmp_path, capsys, monk
 
 
 def test_the_journal_that_knows_every_row_is_accepted(tmp_path):
-    from search.journal import check_journal
+    from search.store.journal import check_journal
 
     directory, journal, _ = _two_trials(tmp_path)
     check_journal(journal, ["t0", "infeasible-00001"])

@@ -10,10 +10,10 @@ import optuna
 import pytest
 
 from hardware.proxy import ProxyCache
-from search.config import load_config
-from search.gate import ProxyGate
-from search.searcher import WindowedTPESampler, make_sampler
-from search.trial import TrialSettings
+from search.config.files import load_config
+from search.driver.gate import ProxyGate
+from search.driver.searcher import WindowedTPESampler, make_sampler
+from search.driver.trial import TrialSettings
 
 
 def _gate() -> ProxyGate:

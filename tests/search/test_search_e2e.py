@@ -13,9 +13,9 @@ import pytest
 from analysis.pareto import nondominated_mask
 from hardware.errors import SearchStopped
 from search.cli import main
-from search.config import load_config
-from search.runner import run_search
-from search.searcher import STUDY_NAME, open_storage
+from search.config.files import load_config
+from search.driver.runner import run_search
+from search.driver.searcher import STUDY_NAME, open_storage
 from tests.search.conftest import tiny_sets
 
 REQUIRED = ["trial_id", "status", "error", "method", "rows", "cols", "neurons_per_tile",

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from search.cli import main
-from search.signals import stop_signals
+from search.driver.signals import stop_signals
 from tests.search.conftest import tiny_sets
 from tests.search.test_faults import FITS
 from tests.search.test_kill_and_cluster import CLI, _env
@@ -37,7 +37,7 @@ def test_sigterm_while_ray_starts_reaches_our_handler(monkeypatch):
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", ray_init)
-    from search.cluster import init_ray
+    from search.driver.cluster import init_ray
 
     with stop_signals() as stop, pytest.raises(KeyboardInterrupt):
         init_ray(None)
@@ -49,7 +49,7 @@ def test_sigterm_while_ray_starts_reaches_our_handler(monkeypatch):
 def test_a_search_stopped_before_it_started_has_nothing_to_resume(tmp_path, capsys,
                                                                   monkeypatch, signum, code,
                                                                   word):
-    monkeypatch.setattr("search.runner.run_search", _signal_self(signum))
+    monkeypatch.setattr("search.driver.runner.run_search", _signal_self(signum))
     args = ["search", "--config", "tiny", "--quiet", f"--set=search.storage={str(tmp_path)!r}"]
     assert main(args) == code
     assert capsys.readouterr().err == (f"mosaic-dse: {word} before the search started; "

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.config import SHIPPED_CONFIGS, describe_space, load_config
-from search.space import OptunaSpace, Param, grid_size, parse_param
+from search.config.files import SHIPPED_CONFIGS, describe_space, load_config
+from search.config.space import OptunaSpace, Param, grid_size, parse_param
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -1,4 +1,5 @@
-"""search/trial.py: the record of a trained network, energy by hand, proxy gate per method."""
+"""search/driver/trial.py: the record of a trained network, energy by hand, proxy gate per
+method."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hardware.memory import chip_memory_cells
 from model.config import DataConfig, TrainConfig
 from model.train import TrainResult
-from search.trial import TrialSettings, _trained_record, evaluate, routing_energy_pj
+from search.driver.trial import TrialSettings, _trained_record, evaluate, routing_energy_pj
 from tests.conftest import make_spec
 from tests.model.test_train import DATA_CFG, pattern_dataset
 

@@ -4,7 +4,7 @@ Every key is declared once, on the dataclass field it fills (`DataConfig`, `Sear
 `MosaicSpec`, `TrainConfig`, made with `hardware.keys.key`: type, default, allowed values, help,
 searchable, resumable); a field added there is a config key at once. Training keys p1, p3, p5,
 ... (`HOP_KEY`) are the hop profile by odd hop distance. Checks here raise `ConfigError` without
-the key; `search.config` adds where the value came from.
+the key; `search.config.files` adds where the value came from.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from hardware.keys import (
 )
 from hardware.spec import CAPACITIES, MosaicSpec
 from model.config import DataConfig, TrainConfig
-from search.checkpoints import CADENCE
-from search.space import Param, parse_param
+from search.config.space import Param, parse_param
+from search.store.tune_checkpoints import CADENCE
 
 SECTIONS = ("data", "search", "hardware", "training")
 SEARCHED_SECTIONS = ("hardware", "training")  # the sections whose keys may be ranges or choices
@@ -182,7 +182,7 @@ def prune_min_of_fraction(fraction: float, neurons_per_tile: int) -> int:
 
 
 def _with_prune_fraction(rules: Mapping[str, KeyRule]) -> Mapping[str, KeyRule]:
-    """[training] rules with prune_min_fraction (no TrainConfig field: `search.config` turns
+    """[training] rules with prune_min_fraction (no TrainConfig field: `search.config.files` turns
     it into the trial's prune_min) right after prune_min."""
     fraction = KeyRule(float, PRUNE_MIN_FRACTION, PROBABILITY, searchable=True,
                        help="pruning threshold as a fraction of a link's K weights (rounded "

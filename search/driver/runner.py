@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from hardware.errors import ConfigError, ResultsError, SearchStopped
-from search.cluster import check_resources, init_ray
-from search.config import SearchConfig
-from search.integrity import check_same_config
-from search.layout import CONFIG_FILE, JOURNAL, TRIALS_FILE
-from search.remote import RemoteResults, is_uri
-from search.trainable import TrialContext, trainable
-from search.trial import TrialSettings
+from search.config.files import SearchConfig
+from search.driver.cluster import check_resources, init_ray
+from search.driver.integrity import check_same_config
+from search.driver.trial import TrialSettings
+from search.driver.worker import TrialContext, trainable
+from search.store.layout import CONFIG_FILE, JOURNAL, TRIALS_FILE
+from search.store.remote import RemoteResults, is_uri
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,12 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         directory = results_directory(cfg.search.storage, cfg.search.name)
         ray_storage = str(directory / "ray")
     check_directory(cfg, directory, resume)
-    from search.results import close_store, open_store
-    from search.searcher import open_storage, reconcile_study
+    from search.driver.searcher import open_storage, reconcile_study
+    from search.store.results import close_store, open_store
 
     previous, trained = {}, 0
-    if resume:  # under the driver lock the CLI holds (search.lock): no other writer
-        from search.journal import check_journal, recover_journal
+    if resume:  # under the driver lock the CLI holds (search.store.lock): no other writer
+        from search.store.journal import check_journal, recover_journal
 
         recover_journal(directory / JOURNAL)
         try:  # opening replays the row log and rewrites pareto.parquet
@@ -110,7 +110,7 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
     if remaining <= 0:
         return SearchOutcome(directory, trained, cfg.search.trials, 0)
     if address is None:  # trials run on this machine
-        from search.device import check_device
+        from search.driver.device import check_device
 
         check_device(str(cfg.param("device").value), cfg.search.gpus_per_trial)
     from model.data import load_dataset
@@ -142,11 +142,12 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
 def previous_checkpoints(storage: Any, ray_storage: str,
                          cfg: SearchConfig) -> dict[str, tuple[str, ...]]:
     """Checkpoints (paths or URIs, newest first) by parameter key of each trial the resumed
-    search runs again (`search.checkpoints.resume_checkpoints`); storage: the Optuna journal."""
+    search runs again (`search.store.tune_checkpoints.resume_checkpoints`); storage: the Optuna
+    journal."""
     import optuna
 
-    from search.checkpoints import resume_checkpoints
-    from search.searcher import STUDY_NAME
+    from search.driver.searcher import STUDY_NAME
+    from search.store.tune_checkpoints import resume_checkpoints
 
     try:
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
@@ -160,7 +161,7 @@ def _scheduler(cfg: SearchConfig) -> Any:
     """The Tune scheduler: `DominatedStopper` with [search].early_stop, else None (FIFO)."""
     if not cfg.search.early_stop:
         return None
-    from search.early_stop import DominatedStopper, rungs_below
+    from search.driver.early_stop import DominatedStopper, rungs_below
 
     return DominatedStopper(rungs_below(int(cfg.param("epochs").largest)))
 
@@ -189,16 +190,16 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
     import optuna
     from ray import tune
 
-    from search.callbacks import ResultsCallback
-    from search.gate import ProxyGate
-    from search.searcher import (
+    from search.config.space import OptunaSpace
+    from search.driver.callbacks import ResultsCallback
+    from search.driver.gate import ProxyGate
+    from search.driver.searcher import (
         STUDY_NAME,
         ConstrainedOptunaSearch,
         make_sampler,
         open_storage,
         study_size,
     )
-    from search.space import OptunaSpace
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     storage = open_storage(directory)

@@ -5,7 +5,8 @@ pyarrow only (no ray, no torch), so it is testable alone. The schema and the fro
 row in place, so a resumed or replayed search never duplicates one.
 
 An add costs the same at 20,000 rows as at 0: the row is appended to an fsynced log
-(`search.row_log`, durable at once) and to an in-memory Arrow table (`search.result_table`);
+(`search.store.row_log`, durable at once) and to an in-memory Arrow table
+(`search.store.result_table`);
 the two Parquet files are materialised from that table every `flush_seconds` and at close, each
 atomically (temp file + rename). Opening a store replays the log, so a SIGKILL loses no row
 that was added. The driver's gate and results callback write through one store per directory
@@ -38,9 +39,9 @@ from analysis.objectives import (
 from analysis.pareto import front_metadata, table_values
 from analysis.schema import PARETO_FILE, STATUSES, TRIALS_FILE, file_metadata
 from hardware.errors import ResultsError
-from search.layout import ROW_LOG
-from search.result_table import ResultTable
-from search.row_log import RowLog
+from search.store.layout import ROW_LOG
+from search.store.result_table import ResultTable
+from search.store.row_log import RowLog
 
 FLUSH_SECONDS = 5.0  # trials.parquet / pareto.parquet lag the added rows by at most this
 

@@ -6,8 +6,8 @@ from analysis.schema import PARETO_FILE, TRIALS_FILE
 
 CONFIG_FILE = "config.toml"
 JOURNAL = "optuna-journal.log"  # the Optuna study: the sampler's history across segments
-ROW_LOG = "trials-pending.jsonl"  # rows not yet in trials.parquet (search.row_log)
-DRIVER_LOCK = "driver.lock"  # the pid of the directory's one driver (search.lock)
+ROW_LOG = "trials-pending.jsonl"  # rows not yet in trials.parquet (search.store.row_log)
+DRIVER_LOCK = "driver.lock"  # the pid of the directory's one driver (search.store.lock)
 # In upload order: the journal before trials.parquet, so a row on remote storage always has
 # its trial in the study there (a journal ahead of the rows only re-runs a trial); the row log
 # after trials.parquet, so a log emptied by a flush never reaches it before the flushed rows.

@@ -115,7 +115,8 @@ class StartPoint:
         return 0 if self.skipped else None
 
     def annotate(self, record: Any) -> Any:
-        """`record` (a search.trial.TrialRecord) with resumed_from_epoch and, when checkpoints
+        """`record` (a search.driver.trial.TrialRecord) with resumed_from_epoch and, when
+        checkpoints
         were skipped, a note saying which and why in its `error` field."""
         if self.epoch is None:
             return record
@@ -199,7 +200,8 @@ def resume_checkpoints(trials: Iterable[Any], ray_storage: str,
     """Checkpoints (paths or URIs, newest first) by `params_key` of each trial a resumed search
     runs again.
 
-    trials: the Optuna study's FrozenTrials after `search.searcher.reconcile_study`. A trial runs
+    trials: the Optuna study's FrozenTrials after `search.driver.searcher.reconcile_study`. A trial
+    runs
     again when it waits in the study's queue (its parameters in system_attrs "fixed_params");
     its checkpoints are those of every Ray trial that ran the same parameters, the latest
     first. So a trial interrupted twice, the second time before it started again or before its

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class HasParams(Protocol):
-    """What the space needs of a config (`search.config.SearchConfig`): its parameters."""
+    """What the space needs of a config (`search.config.files.SearchConfig`): its parameters."""
 
     params: tuple[Param, ...]
 

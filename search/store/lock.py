@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hardware.errors import ResultsError
-from search.layout import DRIVER_LOCK
+from search.store.layout import DRIVER_LOCK
 
 # what flock on a directory descriptor raises where the filesystem cannot lock directories
 NO_DIRECTORY_LOCKS = frozenset({errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP})

@@ -40,7 +40,8 @@ class NetworkFile:
 
 
 def check_writable(path: Path) -> None:
-    """LinksError (exit 2) unless `path` ends in .npz (or .nir: a NIR graph, `search.nir_file`)
+    """LinksError (exit 2) unless `path` ends in .npz (or .nir: a NIR graph,
+    `search.artefacts.nir_file`)
     and its directory exists and is writable: checked before training, so a long run never
     ends with nowhere to save."""
     import os

@@ -1,6 +1,6 @@
 """One trial of the search: spec -> proxy check -> train -> exact route -> a TrialRecord.
 
-The functional core of a trial; `search.runner` wraps it for Ray Tune. Training failures are
+The functional core of a trial; `search.driver.runner` wraps it for Ray Tune. Training failures are
 recorded (status "error"), not raised, so one bad trial never stops the search.
 """
 
@@ -19,7 +19,7 @@ from hardware.routing import check_mapping, multicast_routers
 from hardware.spec import MosaicSpec
 from model.config import DataConfig, TrainConfig
 from model.methods import expected_profile
-from search.record import TrialRecord
+from search.store.record import TrialRecord
 
 __all__ = ["TrialRecord", "TrialSettings", "evaluate", "proxy_gate", "run_trial"]
 

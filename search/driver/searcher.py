@@ -22,9 +22,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from analysis.objectives import DEFAULT_OBJECTIVES, Objectives
 from hardware.errors import ConfigError
-from search.layout import JOURNAL
-from search.record import TrialRecord
-from search.study_attrs import name_objectives, set_result_attrs
+from search.driver.study_attrs import name_objectives, set_result_attrs
+from search.store.layout import JOURNAL
+from search.store.record import TrialRecord
 
 STUDY_NAME = "mosaic-dse"
 log = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ def open_storage(directory: Path) -> JournalStorage:
 class ConstrainedOptunaSearch(OptunaSearch):
     """OptunaSearch that tags trials with Ray ids, gates suggestions and passes feasibility.
 
-    With a `gate` (search.gate.ProxyGate), a suggestion the proxy rejects is recorded and told
+    With a `gate` (search.driver.gate.ProxyGate), a suggestion the proxy rejects is recorded and
+    told
     to Optuna as infeasible here, in the driver, and Optuna is asked again: only configurations
     that may fit become Ray trials. After `max_infeasible` rejections in a row, `suggest`
     returns FINISHED and `stop_reason` says which ranges to widen. A result's `constraint`

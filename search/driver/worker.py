@@ -1,7 +1,7 @@
 """The Ray Tune trainable of one trial: the worker side of the search.
 
 Each trial reports after every epoch (with a checkpoint on `[search].checkpoint_every`'s
-cadence) and once at the end with its JSON record (`search.callbacks` turns that into its
+cadence) and once at the end with its JSON record (`search.driver.callbacks` turns that into its
 Parquet row). It continues from Tune's latest checkpoint when Tune retries it (its worker
 died), or from the checkpoints an interrupted driver left (`TrialContext.previous`).
 """
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from analysis.objectives import MID_RUN_OBJECTIVES, Objectives
 from hardware.errors import MosaicDSEError
-from search.config import SearchConfig, build_trial
-from search.trial import TrialRecord, TrialSettings, run_trial
+from search.config.files import SearchConfig, build_trial
+from search.driver.trial import TrialRecord, TrialSettings, run_trial
 
 if TYPE_CHECKING:
-    from search.checkpoints import Cadence
+    from search.store.tune_checkpoints import Cadence
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 class TrialContext:
     """What every trial needs besides its sampled parameters (shipped once to workers).
 
-    previous: checkpoint paths or URIs (newest first) by `search.checkpoints.params_key`, for
+    previous: checkpoint paths or URIs (newest first) by
+    `search.store.tune_checkpoints.params_key`, for
     the trials an interrupted driver left unfinished: a re-run continues from the newest sound
     one.
     """
@@ -59,7 +60,7 @@ def trainable(config: dict[str, Any], data: Any = None,
     else:
         from hardware.memory import chip_memory_cells
         from model.checkpoint import expected_state
-        from search.checkpoints import Cadence
+        from search.store.tune_checkpoints import Cadence
 
         cadence = Cadence.parse(context.config.search.checkpoint_every)
         start = _start_point(context, params, expected_state(spec, train_cfg, data.n_inputs))
@@ -116,7 +117,7 @@ def report_epoch(chip_memory: float, unknown: tuple[str, ...], report: Any,
     stopped with None values as pruned)."""
     from ray import tune
 
-    from search.checkpoints import staged_checkpoint
+    from search.store.tune_checkpoints import staged_checkpoint
 
     accuracy, memory = (o.name for o in MID_RUN_OBJECTIVES)
     metrics = {**dict.fromkeys(unknown), accuracy: report.val_accuracy, memory: chip_memory,
@@ -127,12 +128,15 @@ def report_epoch(chip_memory: float, unknown: tuple[str, ...], report: Any,
         return
     with staged_checkpoint(checkpoint()) as staged:
         tune.report(metrics, checkpoint=staged)
+
+
 def _start_point(context: TrialContext, params: dict[str, Any], shape: Any) -> Any:
-    """Where the trial starts (a `search.checkpoints.StartPoint`): Tune's checkpoint (a retry),
+    """Where the trial starts (a `search.store.tune_checkpoints.StartPoint`): Tune's checkpoint (a
+    retry),
     else an earlier segment's, newest first, skipping damaged ones; else epoch 0."""
     from ray import tune
 
-    from search.checkpoints import choose_start, params_key
+    from search.store.tune_checkpoints import choose_start, params_key
 
     retry = tune.get_checkpoint()
     key = params_key(params, (p.name for p in context.config.searched))

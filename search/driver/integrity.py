@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 
 from analysis.schema import CONFIG_KEY
 from hardware.errors import ConfigError, ResultsError
-from search.config import SearchConfig, config_differences, config_fingerprint, parse_config
-from search.layout import CONFIG_FILE, TRIALS_FILE
+from search.config.files import SearchConfig, config_differences, config_fingerprint, parse_config
+from search.store.layout import CONFIG_FILE, TRIALS_FILE
 
 
 def stored_config_text(directory: Path) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hardware.errors import ResultsError
-from search.layout import ROW_LOG, SYNCED_FILES
+from search.store.layout import ROW_LOG, SYNCED_FILES
 
 T = TypeVar("T")
 

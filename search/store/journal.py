@@ -3,7 +3,7 @@
 A driver that dies mid-append (power loss, full disk) can leave a last line cut short, and a
 killed one can leave Optuna's lock file behind. Optuna appends after a torn line, which makes
 every later read fail, and waits out a 30 s grace period on a stale lock. `recover_journal`
-fixes both before a resume, under the driver lock (`search.lock`), so no other driver is
+fixes both before a resume, under the driver lock (`search.store.lock`), so no other driver is
 writing the journal while it does. `check_journal` then refuses a journal that is not the
 study the stored rows came from: one emptied, deleted or replaced by an older copy would let
 the sampler replay its draws (training configurations again) and reuse trial numbers.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from analysis.io import atomic_write_bytes
 from hardware.errors import ResultsError
-from search.layout import TRIALS_FILE
+from search.store.layout import TRIALS_FILE
 
 log = logging.getLogger(__name__)
 # optuna 5's default JournalFileSymlinkLock: a symlink `<journal>.lock`, removed on release
@@ -148,7 +148,7 @@ def stored_trial_ids(path: Path) -> set[str]:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from search.searcher import STUDY_NAME
+    from search.driver.searcher import STUDY_NAME
 
     # the storage replays every operation; these are what an operation lacking a key or
     # holding a wrong type raises there

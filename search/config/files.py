@@ -1,9 +1,10 @@
 """Config files (TOML, DESIGN.md 8): load, override, validate, resolve, and build one trial.
 
 Four sections. [data] and [search] hold fixed values; every [hardware] and [training] key is a
-`search.space.Param` (fixed, range or choices). Training keys p1, p3, p5, ... are the hop profile
+`search.config.space.Param` (fixed, range or choices). Training keys p1, p3, p5, ... are the hop
+profile
 by odd hop distance. The keys, their types, defaults and allowed values are the schema in
-`search.config_schema` (re-exported here). `load_config` checks everything before a search starts:
+`search.config.schema` (re-exported here). `load_config` checks everything before a search starts:
 each problem is one `ConfigError` line naming the key, the rule, the value and the fix.
 """
 
@@ -30,7 +31,8 @@ from hardware.errors import ConfigError
 from hardware.geometry import hop_distance_matrix
 from hardware.spec import MosaicSpec
 from model.config import DataConfig, TrainConfig
-from search.config_schema import (
+from search.config.paths import home_path_problem
+from search.config.schema import (
     AT_LEAST_1,
     HOP_KEY,
     HOP_RULE,
@@ -51,8 +53,7 @@ from search.config_schema import (
     prune_min_of_fraction,
     suggestion,
 )
-from search.paths import home_path_problem
-from search.space import Param, domain_text, grid_size, value_text
+from search.config.space import Param, domain_text, grid_size, value_text
 
 __all__ = [
     "AT_LEAST_1", "HOP_KEY", "HOP_RULE", "MAX_NEURONS", "MAX_TILES", "N_CLASSES", "NON_NEGATIVE",
@@ -146,7 +147,7 @@ def read_config_text(path_or_name: str | os.PathLike[str]) -> tuple[str, str]:
     path = Path(os.path.expanduser(path_or_name))  # a `~nosuchuser` path is then not found
     name = str(path_or_name)
     if name in SHIPPED_CONFIGS and not path.is_file():
-        shipped = resources.files("search").joinpath("configs", f"{name}.toml")
+        shipped = resources.files("search.config").joinpath("configs", f"{name}.toml")
         return shipped.read_text(encoding="utf-8"), f"{name}.toml (shipped config)"
     if not path.is_file():
         raise ConfigError(f"config file not found: {path} (give a TOML file or a shipped "

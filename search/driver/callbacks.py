@@ -12,7 +12,7 @@ from typing import Any
 
 from ray import tune
 
-from search.record import TrialRecord
+from search.store.record import TrialRecord
 
 PROGRESS_SECONDS = 5.0  # at most one line about running trials this often
 
@@ -30,7 +30,7 @@ class ResultsCallback(tune.Callback):
         self.config_text = config_text
         self.total = total
         self.verbose = verbose
-        self.remote = remote  # search.remote.RemoteResults when storage is a URI
+        self.remote = remote  # search.store.remote.RemoteResults when storage is a URI
         self._store = None
         self._running: dict[str, tuple[int, int, float]] = {}  # epoch, epochs, val_accuracy
         self._last_line = -math.inf
@@ -39,10 +39,10 @@ class ResultsCallback(tune.Callback):
         return {k: v for k, v in self.__dict__.items() if k != "_store"} | {"_store": None}
 
     @property
-    def store(self):  # noqa: ANN201 - search.results.ResultsStore
+    def store(self):  # noqa: ANN201 - search.store.results.ResultsStore
         """The results store of the directory (opened on first use)."""
         if self._store is None:
-            from search.results import open_store
+            from search.store.results import open_store
 
             self._store = open_store(Path(self.directory), self.config_text)
         return self._store

@@ -14,8 +14,8 @@ from typing import Any
 
 from hardware.errors import MosaicDSEError
 from hardware.proxy import ProxyCache
-from search.config import SearchConfig, build_trial
-from search.trial import TrialRecord, TrialSettings, proxy_gate
+from search.config.files import SearchConfig, build_trial
+from search.driver.trial import TrialRecord, TrialSettings, proxy_gate
 
 
 @dataclass
@@ -23,7 +23,7 @@ class ProxyGate:
     """Checks suggestions against the proxy and records the infeasible ones.
 
     directory / config_text: the results directory and resolved config (rows are written
-    through the directory's one open store, `search.results.open_store`, shared with the
+    through the directory's one open store, `search.store.results.open_store`, shared with the
     results callback). needs: per capacity key, the largest port usage a rejected chip would
     have needed (for the stop message).
     """
@@ -66,8 +66,8 @@ class ProxyGate:
         """Write the infeasible row (replacing one with the same id: resume never duplicates)."""
         self._store().add({**record.to_row(), "trial_id": trial_id})
 
-    def _store(self):  # noqa: ANN202 - search.results.ResultsStore
-        from search.results import open_store
+    def _store(self):  # noqa: ANN202 - search.store.results.ResultsStore
+        from search.store.results import open_store
 
         return open_store(Path(self.directory), self.config_text)
 

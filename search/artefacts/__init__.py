@@ -1,0 +1,1 @@
+"""Files a trained network leaves: the numpy network file, NIR, usage plots."""

@@ -1,0 +1,1 @@
+"""Config files: keys and their schema, the search space, loading and overrides."""

@@ -1,0 +1,1 @@
+"""What a results directory holds: rows, Parquet files, journal, lock, checkpoints."""
