@@ -37,9 +37,9 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     try:
         _replace(path, write)
     except OSError as exc:
-        raise ResultsError(f"cannot write {path}: {exc.strerror or exc} ({_write_fix(exc, path)})"
+        raise ResultsError(f"cannot write {path}: {exc.strerror or exc} ({write_fix(exc, path)})"
                            ) from None
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def _replace(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -58,13 +58,13 @@ def _replace(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         raise
 
 
-def _write_fix(exc: OSError, path: Path) -> str:
+def write_fix(exc: OSError, path: Path) -> str:
     if exc.errno == errno.ENOENT:
         return f"create the directory {path.parent} first"
     return f"free disk space or make {path.parent} writable"
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Persist the rename itself (POSIX); a no-op where directories cannot be opened."""
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -44,19 +44,25 @@ def check_writable(path: Path) -> None:
     `search.artefacts.nir_file`)
     and its directory exists and is writable: checked before training, so a long run never
     ends with nowhere to save."""
-    import os
-
     if path.suffix not in (".npz", ".nir"):
         raise LinksError(f"--save-network must name a .npz or .nir file, got {path} (e.g. "
                          "net.npz, or net.nir for other simulators)")
+    check_output_path(path, "--save-network", "net.npz")
+
+
+def check_output_path(path: Path, flag: str, example: str) -> None:
+    """LinksError (exit 2) unless `path` can be written: not a directory, in an existing,
+    writable directory (checked before training, so a run never ends with nowhere to save)."""
+    import os
+
     if path.expanduser().is_dir():
-        raise LinksError(f"--save-network {path} is a directory (name a file in it, e.g. "
-                         f"{path / 'net.npz'})")
+        raise LinksError(f"{flag} {path} is a directory (name a file in it, e.g. "
+                         f"{path / example})")
     parent = path.expanduser().resolve().parent
     if not parent.is_dir():
-        raise LinksError(f"--save-network directory {parent} does not exist (create it first)")
+        raise LinksError(f"{flag} directory {parent} does not exist (create it first)")
     if not os.access(parent, os.W_OK):
-        raise LinksError(f"--save-network directory {parent} is not writable")
+        raise LinksError(f"{flag} directory {parent} is not writable")
 
 
 def save_network(path: Path, spec: MosaicSpec, links: np.ndarray, w_in: np.ndarray,

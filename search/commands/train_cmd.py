@@ -86,20 +86,10 @@ def trial_toml(cfg, params: dict) -> str:  # noqa: ANN001 - a SearchConfig
 
 
 def check_writable_links(path: Path) -> None:
-    """LinksError unless the --save-links directory exists and is writable (checked before
-    training, like --save-network)."""
-    import os
+    """LinksError unless --save-links names a writable file (checked before training)."""
+    from search.artefacts.network_file import check_output_path
 
-    from hardware.errors import LinksError
-
-    if path.expanduser().is_dir():
-        raise LinksError(f"--save-links {path} is a directory (name a file in it, e.g. "
-                         f"{path / 'links.npy'})")
-    parent = path.expanduser().resolve().parent
-    if not parent.is_dir():
-        raise LinksError(f"--save-links directory {path.parent} does not exist (create it first)")
-    if not os.access(parent, os.W_OK):
-        raise LinksError(f"--save-links directory {parent} is not writable")
+    check_output_path(path, "--save-links", "links.npy")
 
 
 def _save_links(path: Path, links: np.ndarray) -> None:

@@ -10,12 +10,12 @@ trials.parquet replaces it with itself).
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from analysis.io import fsync_directory, write_fix
 from hardware.errors import ResultsError
 
 TIMESTAMP_KEYS = ("finished_at",)  # ISO strings in the log, datetimes in the rows
@@ -47,7 +47,7 @@ class RowLog:
             return
         except OSError as exc:
             raise _write_error(self.path, exc) from None
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
 
     def read(self) -> list[dict[str, Any]]:
         """The logged rows in order. A torn last line (a write cut short: its add never
@@ -88,7 +88,7 @@ class RowLog:
             created = not self.path.exists()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             if created:
-                _fsync_directory(self.path.parent)
+                fsync_directory(self.path.parent)
         return self._fd
 
 
@@ -106,20 +106,4 @@ def _row_values(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_error(path: Path, exc: OSError) -> ResultsError:
-    fix = (f"create the directory {path.parent} first" if exc.errno == errno.ENOENT
-           else f"free disk space or make {path.parent} writable")
-    return ResultsError(f"cannot write {path}: {exc.strerror or exc} ({fix})")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the new file's directory entry (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return ResultsError(f"cannot write {path}: {exc.strerror or exc} ({write_fix(exc, path)})")

@@ -46,14 +46,22 @@ def test_an_unwritable_directory_is_one_line(tmp_path):
             pass
 
 
-def test_sigkill_never_leaves_the_lock_stale(tmp_path):
-    holder = ("import sys, time; from pathlib import Path; from search.store.lock import "
-              "hold_directory\nwith hold_directory(Path(sys.argv[1])):\n"
-              "    print('held', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], env=_env(),
+HOLDER = ("import sys, time; from pathlib import Path; from search.store.lock import "
+          "hold_directory\nwith hold_directory(Path(sys.argv[1])):\n"
+          "    print('held', flush=True); time.sleep(60)")
+
+
+def _holding_process(directory):  # noqa: ANN001, ANN202
+    """A process holding `directory`'s lock until killed (it printed 'held' when it has it)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(directory)], env=_env(),
                             stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def test_sigkill_never_leaves_the_lock_stale(tmp_path):
+    proc = _holding_process(tmp_path)
     try:
-        assert proc.stdout.readline() == "held\n"
         with pytest.raises(ResultsError, match=f"pid {proc.pid}"), hold_directory(tmp_path):
             pass
     finally:
@@ -65,13 +73,8 @@ def test_sigkill_never_leaves_the_lock_stale(tmp_path):
 
 
 def test_deleting_the_lock_file_under_a_driver_does_not_let_a_second_one_in(tmp_path):
-    holder = ("import sys, time; from pathlib import Path; from search.store.lock import "
-              "hold_directory\nwith hold_directory(Path(sys.argv[1])):\n"
-              "    print('held', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], env=_env(),
-                            stdout=subprocess.PIPE, text=True)
+    proc = _holding_process(tmp_path)
     try:
-        assert proc.stdout.readline() == "held\n"
         (tmp_path / "driver.lock").unlink()
         with pytest.raises(ResultsError, match=f"{tmp_path} is in use by another mosaic-dse "
                                                "driver \\(pid unknown\\)"):
