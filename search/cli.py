@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -70,6 +71,9 @@ def _show_notices() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command; `MosaicDSEError` becomes a one-line message and exit code 2,
     SIGTERM and Ctrl+C one line and exit 143 / 130 (`search.driver.signals`)."""
+    # Ray's C++ core installs absl's failure-signal handler for SIGTERM unless told not to: a
+    # SIGTERM while Ray starts then aborted the driver (exit -6) instead of reaching ours.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     with stop_signals() as stop:
         try:
             args = build_parser().parse_args(argv)

@@ -176,7 +176,9 @@ def test_a_trial_whose_worker_is_killed_continues_from_its_checkpoint(data_root,
     whole = uninterrupted
     killed = pq.read_table(tmp_path / "killed" / "trials.parquet").to_pylist()[0]
     assert whole["status"] == killed["status"] == "ok"
-    assert whole["resumed_from_epoch"] is None and killed["resumed_from_epoch"] >= 2
+    # >= 1, not 2: the kill may land after epoch 2's checkpoint is on disk but before the
+    # driver has registered it (seen under load); the exact equality below is the real check
+    assert whole["resumed_from_epoch"] is None and killed["resumed_from_epoch"] >= 1
     for key in ("val_accuracy", "accuracy", "train_accuracy", "n_links", "memory_cells",
                 "energy_pj_per_sample", "hop_profile"):
         assert killed[key] == whole[key], key  # same seed on CPU: the same network
