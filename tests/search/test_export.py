@@ -138,3 +138,31 @@ def test_networks_live_on_the_storage_uri_and_export_from_it(data_root, tmp_path
     assert code == 0, err
     assert check_mapping(*(lambda n: (n.spec, n.links))(load_network(tmp_path / "net.npz"))
                          ).n_links == rows[0]["n_links"]
+
+
+def test_a_network_that_cannot_be_saved_is_logged_and_the_trial_stands(tmp_path, monkeypatch,
+                                                                       caplog):
+    from types import SimpleNamespace
+
+    from ray import tune
+
+    from search.config.files import build_trial, resolve_defaults
+    from search.driver.trial import TrialSettings
+    from search.driver.worker import TrialContext, save_trial_network
+
+    cfg = load_config("tiny")
+    params = resolve_defaults(cfg)
+    spec, train_cfg = build_trial(cfg, params)
+    n, tiles = 72, 9
+    result = SimpleNamespace(links=np.zeros((n, tiles), bool), w_in=np.zeros((32, n)),
+                             w_rec=np.zeros((n, n)), hop_profile=(0.0, 0.8))
+    data = SimpleNamespace(n_classes=20, time_bins=50)
+    monkeypatch.setattr(tune, "get_context", lambda: SimpleNamespace(get_trial_id=lambda: "t_1"))
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    context = TrialContext(cfg, TrialSettings(), networks=str(blocked / "networks"))
+    save_trial_network(context, spec, train_cfg, data, params, result)  # does not raise
+    assert "trial t_1: its network was not saved to" in caplog.text
+    context = TrialContext(cfg, TrialSettings(), networks=str(tmp_path / "networks"))
+    save_trial_network(context, spec, train_cfg, data, params, result)
+    assert load_network(tmp_path / "networks" / "t_1.npz").links.shape == (n, tiles)
