@@ -166,3 +166,13 @@ def test_a_network_that_cannot_be_saved_is_logged_and_the_trial_stands(tmp_path,
     context = TrialContext(cfg, TrialSettings(), networks=str(tmp_path / "networks"))
     save_trial_network(context, spec, train_cfg, data, params, result)
     assert load_network(tmp_path / "networks" / "t_1.npz").links.shape == (n, tiles)
+
+
+def test_the_search_says_where_its_networks_are(searched, capsys):
+    from search.commands.search_cmd import print_outcome
+    from search.driver.runner import SearchOutcome
+
+    directory, _ = searched
+    assert print_outcome(SearchOutcome(directory, 2, 2, 2)) == 0
+    assert f"trained networks: {directory}/networks/ (as NIR: mosaic-dse export {directory} " \
+        "TRIAL_ID net.nir)" in capsys.readouterr().out
