@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "search.commands.resume_cmd",
     "search.commands.train_cmd",
     "search.commands.map_cmd",
+    "search.commands.export_cmd",
     "analysis.cli",
     "search.commands.synthetic_cmd",
     "search.commands.spikes_cmd",

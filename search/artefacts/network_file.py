@@ -3,9 +3,11 @@
 Arrays: w_in float32 (n_inputs, N) and w_rec float32 (N, N) effective (masked) weights, links
 bool (N, T), hop_profile float64 (realised p_d by hop distance), chip int64
 (rows, cols, neurons_per_tile), every other MosaicSpec field under its own name (capacities
-cap_nt / cap_r0 / cap_r1 int64 (8,), hop_energy_pj float64, bits_per_cell int64), and config: the
-resolved TOML text (a 0-d unicode array). Read it with
-`np.load(path)`; `mosaic-dse map --network FILE.npz` routes it on its chip.
+cap_nt / cap_r0 / cap_r1 int64 (8,), hop_energy_pj float64, bits_per_cell int64), config: the
+resolved TOML text (a 0-d unicode array), and how the weights are simulated (`Neuron`, 0-d
+arrays n_classes, dt seconds, tau seconds, threshold, reset; files written before they were
+saved lack them). Read it with `np.load(path)`; `mosaic-dse map --network FILE.npz` routes it
+on its chip; a search saves one per trained trial (`search.artefacts.trial_networks`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,21 @@ SPEC_KEYS = tuple(f.name for f in fields(MosaicSpec) if f.name not in CHIP)
 CAPACITY_KEYS = tuple(kind.key for kind in CAPACITIES)
 # required; the other spec fields are optional (files written before they were saved)
 KEYS = ("w_in", "w_rec", "links", "hop_profile", "chip", *CAPACITY_KEYS, "config")
+NEURON_KEYS = ("n_classes", "dt", "tau", "threshold", "reset")  # optional, all or none
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """How a saved network is simulated, beyond its weights: what a NIR export needs without
+    the dataset. n_classes: the readout is the last n_classes neurons; dt: seconds per time
+    step (one bin); tau: seconds (decay per step exp(-dt / tau)); reset: "detached" |
+    "original" (`search.artefacts.nir_file`)."""
+
+    n_classes: int
+    dt: float
+    tau: float
+    threshold: float
+    reset: str
 
 
 @dataclass(frozen=True)
@@ -37,17 +54,24 @@ class NetworkFile:
     w_in: np.ndarray = field(compare=False)
     w_rec: np.ndarray = field(compare=False)
     config: str = ""
+    neuron: Neuron | None = None  # None in files written before it was saved
 
 
-def check_writable(path: Path) -> None:
+def trial_neuron(train_cfg: Any, data: Any, data_cfg: Any) -> Neuron:
+    """The Neuron of a run (a `model.config.TrainConfig`, its `model.data.BinnedDataset` and
+    `model.config.DataConfig`): one step per time bin of duration / time_bins seconds."""
+    return Neuron(int(data.n_classes), float(data_cfg.duration) / int(data.time_bins),
+                  float(train_cfg.tau), float(train_cfg.threshold), str(train_cfg.reset))
+
+
+def check_writable(path: Path, option: str = "--save-network") -> None:
     """LinksError (exit 2) unless `path` ends in .npz (or .nir: a NIR graph,
-    `search.artefacts.nir_file`)
-    and its directory exists and is writable: checked before training, so a long run never
-    ends with nowhere to save."""
+    `search.artefacts.nir_file`) and can be written (`check_output_path`), checked before
+    training so a long run never ends with nowhere to save. option: the CLI's word for it."""
     if path.suffix not in (".npz", ".nir"):
-        raise LinksError(f"--save-network must name a .npz or .nir file, got {path} (e.g. "
+        raise LinksError(f"{option} must name a .npz or .nir file, got {path} (e.g. "
                          "net.npz, or net.nir for other simulators)")
-    check_output_path(path, "--save-network", "net.npz")
+    check_output_path(path, option, "net.npz")
 
 
 def check_output_path(path: Path, flag: str, example: str) -> None:
@@ -65,18 +89,30 @@ def check_output_path(path: Path, flag: str, example: str) -> None:
         raise LinksError(f"{flag} directory {parent} is not writable")
 
 
-def save_network(path: Path, spec: MosaicSpec, links: np.ndarray, w_in: np.ndarray,
-                 w_rec: np.ndarray, hop_profile: tuple[float, ...], config: str) -> None:
-    """Write the network file atomically."""
-    from analysis.io import atomic_write_bytes
-
+def network_bytes(spec: MosaicSpec, links: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
+                  hop_profile: tuple[float, ...], config: str,
+                  neuron: Neuron | None = None) -> bytes:
+    """The network file's content (a compressed .npz)."""
+    extra = {} if neuron is None else {name: np.array(getattr(neuron, name))
+                                       for name in NEURON_KEYS}
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer, w_in=np.asarray(w_in, np.float32), w_rec=np.asarray(w_rec, np.float32),
         links=np.asarray(links, bool), hop_profile=np.asarray(hop_profile, np.float64),
         chip=np.array([getattr(spec, name) for name in CHIP], np.int64),
-        **{name: np.asarray(getattr(spec, name)) for name in SPEC_KEYS}, config=np.array(config))
-    atomic_write_bytes(path.expanduser(), buffer.getvalue())
+        **{name: np.asarray(getattr(spec, name)) for name in SPEC_KEYS}, config=np.array(config),
+        **extra)
+    return buffer.getvalue()
+
+
+def save_network(path: Path, spec: MosaicSpec, links: np.ndarray, w_in: np.ndarray,
+                 w_rec: np.ndarray, hop_profile: tuple[float, ...], config: str,
+                 neuron: Neuron | None = None) -> None:
+    """Write the network file atomically."""
+    from analysis.io import atomic_write_bytes
+
+    atomic_write_bytes(path.expanduser(), network_bytes(spec, links, w_in, w_rec, hop_profile,
+                                                        config, neuron))
 
 
 def _spec_value(name: str, array: np.ndarray) -> Any:
@@ -92,7 +128,10 @@ ARRAY_RULES: dict[str, tuple[str, str, tuple[int, ...] | int]] = {
     "links": ("b", "booleans", 2), "hop_profile": ("iuf", "real numbers", 1),
     "chip": ("iu", "integers", (3,)), **{key: ("iu", "integers", (8,)) for key in CAPACITY_KEYS},
     "hop_energy_pj": ("iuf", "a real number", ()), "bits_per_cell": ("iu", "an integer", ()),
-    "config": ("U", "text", ())}  # the spec fields beyond KEYS are optional (older files)
+    "config": ("U", "text", ()), "n_classes": ("iu", "an integer", ()),
+    "dt": ("iuf", "a real number", ()), "tau": ("iuf", "a real number", ()),
+    "threshold": ("iuf", "a real number", ()), "reset": ("U", "text", ())}
+# the spec fields beyond KEYS and the Neuron's are optional (older files)
 NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK"
 
 
@@ -170,7 +209,8 @@ def load_network(path: Path) -> NetworkFile:
             if missing:
                 raise LinksError(f"{path} is not a network file: it lacks {', '.join(missing)} "
                                  "(save one with train --save-network)")
-            arrays = {k: data[k] for k in (*KEYS, *SPEC_KEYS) if k in data.files}
+            arrays = {k: data[k] for k in (*KEYS, *SPEC_KEYS, *NEURON_KEYS)
+                      if k in data.files}
     except LinksError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -181,4 +221,12 @@ def load_network(path: Path) -> NetworkFile:
     spec = MosaicSpec(**chip, **{name: _spec_value(name, arrays[name])
                                  for name in SPEC_KEYS if name in arrays})
     return NetworkFile(spec, arrays["links"], arrays["w_in"], arrays["w_rec"],
-                       str(arrays["config"]))
+                       str(arrays["config"]), _neuron(arrays))
+
+
+def _neuron(arrays: dict[str, np.ndarray]) -> Neuron | None:
+    """The file's Neuron, or None when it lacks any of its arrays (written before they were)."""
+    if not all(name in arrays for name in NEURON_KEYS):
+        return None
+    return Neuron(int(arrays["n_classes"]), float(arrays["dt"]), float(arrays["tau"]),
+                  float(arrays["threshold"]), str(arrays["reset"]))

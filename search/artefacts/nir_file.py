@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hardware.errors import LinksError
+from search.artefacts.network_file import NetworkFile, Neuron
 
 LAYER = "rec"
 RESET_TEXT = {"detached": "subtract threshold after the spike (v = u - theta z)",
@@ -55,6 +56,23 @@ class LIFNetwork:
     def decay(self) -> float:
         """Membrane decay per step, exp(-dt / tau) (as `model.network.decay_factor`)."""
         return math.exp(-self.dt / self.tau)
+
+
+def lif_network(w_in: np.ndarray, w_rec: np.ndarray, neurons_per_tile: int,
+                neuron: Neuron) -> LIFNetwork:
+    """The LIFNetwork of trained weights simulated as `neuron` says."""
+    return LIFNetwork(w_in, w_rec, neurons_per_tile, neuron.n_classes, neuron.dt, neuron.tau,
+                      neuron.threshold, neuron.reset)
+
+
+def file_network(net: NetworkFile, source: object = "the network file") -> LIFNetwork:
+    """The LIFNetwork of a network file (`search.artefacts.network_file`); LinksError when the
+    file predates the neuron settings (a NIR graph needs them)."""
+    if net.neuron is None:
+        raise LinksError(f"{source} lacks the neuron settings (n_classes, dt, tau, threshold, "
+                         "reset) a NIR graph needs: it was written by an older mosaic-dse "
+                         "(train again with --save-network FILE.nir)")
+    return lif_network(net.w_in, net.w_rec, net.spec.neurons_per_tile, net.neuron)
 
 
 def network_graph(net: LIFNetwork):  # noqa: ANN201 - nir.NIRGraph (nir is optional)

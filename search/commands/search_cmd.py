@@ -154,10 +154,14 @@ def project_error(exc: BaseException | None) -> MosaicDSEError | None:
 def print_outcome(outcome) -> int:  # noqa: ANN001 - search.driver.runner.SearchOutcome
     """Print the front and where the files are."""
     from analysis.cli import front_table_text
+    from search.store.layout import NETWORKS_DIR
 
     print(finished_line(outcome.finished, outcome.requested, outcome.ran), file=sys.stderr)
     print(front_table_text(outcome.directory))
     print(f"results: {outcome.directory}/trials.parquet, {outcome.directory}/pareto.parquet")
+    if (outcome.directory / NETWORKS_DIR).is_dir():  # a remote search's are on its URI
+        print(f"trained networks: {outcome.directory}/{NETWORKS_DIR}/ (as NIR: mosaic-dse "
+              f"export {outcome.directory} TRIAL_ID net.nir)")
     return 0
 
 

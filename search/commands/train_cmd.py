@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from model.data import load_dataset
-    from search.artefacts.network_file import check_writable, save_network
-    from search.config.files import build_trial, load_config, resolve_defaults
+    from search.artefacts.network_file import check_writable, save_network, trial_neuron
+    from search.config.files import build_trial, load_config, resolve_defaults, resolved_toml
     from search.driver.device import check_device
     from search.driver.trial import TrialSettings, evaluate
     from search.driver.worker import _json_default
@@ -56,33 +56,21 @@ def run(args: argparse.Namespace) -> int:
     row = record.to_row()
     if args.save_links is not None and result is not None:
         _save_links(args.save_links, result.links)
+    neuron = trial_neuron(train_cfg, data, cfg.data)
     if args.save_network is not None and result is not None \
             and args.save_network.suffix == ".nir":
-        from search.artefacts.nir_file import LIFNetwork, write_nir
+        from search.artefacts.nir_file import lif_network, write_nir
 
-        write_nir(args.save_network, LIFNetwork(
-            result.w_in, result.w_rec, spec.neurons_per_tile, data.n_classes,
-            cfg.data.duration / data.time_bins, train_cfg.tau, train_cfg.threshold,
-            train_cfg.reset))
+        write_nir(args.save_network, lif_network(result.w_in, result.w_rec,
+                                                 spec.neurons_per_tile, neuron))
     elif args.save_network is not None and result is not None:
         save_network(args.save_network, spec, result.links, result.w_in, result.w_rec,
-                     result.hop_profile, trial_toml(cfg, params))
+                     result.hop_profile, resolved_toml(cfg, params), neuron)
     if args.json:
         print(json.dumps(row, default=_json_default))
     else:
         _print_summary(row)
     return 0 if record.status == "ok" else 1
-
-
-def trial_toml(cfg, params: dict) -> str:  # noqa: ANN001 - a SearchConfig
-    """The config with every range and choice fixed at this run's value, as TOML text."""
-    from search.config.files import dump_toml
-
-    doc = cfg.to_dict()
-    for p in cfg.params:
-        value = params[p.name]
-        doc[p.section][p.name] = list(value) if isinstance(value, tuple) else value
-    return f"# mosaic-dse train: the resolved config of this run\n{dump_toml(doc)}"
 
 
 def check_writable_links(path: Path) -> None:

@@ -409,6 +409,16 @@ def build_trial(cfg: SearchConfig, params: Mapping[str, Any]) -> tuple[MosaicSpe
     return spec, TrainConfig(hop_profile=hop_profile(values, spec.rows, spec.cols), **training)
 
 
+def resolved_toml(cfg: SearchConfig, params: Mapping[str, Any]) -> str:
+    """The config with every range and choice fixed at one run's `params`, as TOML text (what
+    a network file stores: `mosaic-dse train --config` runs it again)."""
+    doc = cfg.to_dict()
+    for p in cfg.params:
+        value = params[p.name]
+        doc[p.section][p.name] = list(value) if isinstance(value, tuple) else value
+    return f"# mosaic-dse: the resolved config of one run\n{dump_toml(doc)}"
+
+
 def trial_values(cfg: SearchConfig, params: Mapping[str, Any]) -> dict[str, Any]:
     """Every parameter's value for one trial: `params` (numpy scalars made plain) over fixed."""
     values, missing = {}, []

@@ -75,6 +75,10 @@ class SearchSettings:
                                           "which ranges to widen", resumable=True)
     max_failures: int = key(2, NON_NEGATIVE, "how often Tune retries a trial whose worker "
                             "died, from its newest checkpoint", resumable=True)
+    # ~12 kB per trial on `tiny`, ~32 kB on `default`, ~360 kB on `study` (5x5 x 32 neurons)
+    save_networks: bool = key(True, None, "save each trained trial's network as "
+                              "<storage>/<name>/networks/<trial_id>.npz (`mosaic-dse export` "
+                              "writes it as .npz or NIR)", resumable=True)
     early_stop: bool = key(False, None, "stop a trial at epochs 2, 4, 8, ... when a trial on a "
                            "chip with no more memory already beats it there")
     # each checkpoint costs the driver ~6-11 ms of its main thread (benchmarks/

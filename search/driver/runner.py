@@ -157,6 +157,16 @@ def previous_checkpoints(storage: Any, ray_storage: str,
                               (p.name for p in cfg.searched))
 
 
+def networks_of(cfg: SearchConfig, directory: Path, remote: RemoteResults | None) -> str | None:
+    """Where the trials save their networks: `<results>/networks` on the storage itself (the
+    URI, not the driver's mirror, when storage is remote); None with save_networks = false."""
+    from search.artefacts.trial_networks import networks_location
+
+    if not cfg.search.save_networks:
+        return None
+    return networks_location(remote.uri if remote is not None else str(directory))
+
+
 def _scheduler(cfg: SearchConfig) -> Any:
     """The Tune scheduler: `DominatedStopper` with [search].early_stop, else None (FIFO)."""
     if not cfg.search.early_stop:
@@ -210,7 +220,7 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
                              segment_seed(cfg.search.seed, study_size(storage))),
         study_name=STUDY_NAME, gate=ProxyGate(cfg, settings, str(directory), cfg.to_toml()),
         max_infeasible=cfg.search.max_consecutive_infeasible)
-    context = TrialContext(cfg, settings, dict(previous or {}))
+    context = TrialContext(cfg, settings, dict(previous or {}), networks_of(cfg, directory, remote))
     resources = {"cpu": cfg.search.cpus_per_trial, "gpu": cfg.search.gpus_per_trial}
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data=data, context=context),

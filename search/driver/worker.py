@@ -2,8 +2,9 @@
 
 Each trial reports after every epoch (with a checkpoint on `[search].checkpoint_every`'s
 cadence) and once at the end with its JSON record (`search.driver.callbacks` turns that into its
-Parquet row). It continues from Tune's latest checkpoint when Tune retries it (its worker
-died), or from the checkpoints an interrupted driver left (`TrialContext.previous`).
+Parquet row), after saving its trained network (`search.artefacts.trial_networks`). It continues
+from Tune's latest checkpoint when Tune retries it (its worker died), or from the checkpoints
+an interrupted driver left (`TrialContext.previous`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from analysis.objectives import MID_RUN_OBJECTIVES, Objectives
 from hardware.errors import MosaicDSEError
 from search.config.files import SearchConfig, build_trial
-from search.driver.trial import TrialRecord, TrialSettings, run_trial
+from search.driver.trial import TrialRecord, TrialSettings, evaluate
 
 if TYPE_CHECKING:
     from search.store.tune_checkpoints import Cadence
@@ -33,12 +34,14 @@ class TrialContext:
     previous: checkpoint paths or URIs (newest first) by
     `search.store.tune_checkpoints.params_key`, for
     the trials an interrupted driver left unfinished: a re-run continues from the newest sound
-    one.
+    one. networks: where trained networks go (a path or URI, `search.artefacts.trial_networks`),
+    None to save none.
     """
 
     config: SearchConfig
     settings: TrialSettings
     previous: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    networks: str | None = None
 
 
 def trainable(config: dict[str, Any], data: Any = None,
@@ -65,10 +68,33 @@ def trainable(config: dict[str, Any], data: Any = None,
         cadence = Cadence.parse(context.config.search.checkpoint_every)
         start = _start_point(context, params, expected_state(spec, train_cfg, data.n_inputs))
         reporter = EpochReporter(float(chip_memory_cells(spec)), end_only(objectives), cadence)
-        record = run_trial(spec, train_cfg, data, context.config.data, params, context.settings,
-                           on_epoch=reporter, state=start.state)
+        record, result = evaluate(spec, train_cfg, data, context.config.data, params,
+                                  context.settings, on_epoch=reporter, state=start.state)
         record = start.annotate(record)
+        if record.status == "ok" and context.networks is not None:
+            save_trial_network(context, spec, train_cfg, data, params, result)
     tune.report(final_report(record, objectives))
+
+
+def save_trial_network(context: TrialContext, spec: Any, train_cfg: Any, data: Any,
+                       params: dict[str, Any], result: Any) -> None:
+    """Write a trained trial's network file to `context.networks` under its Tune trial id
+    (the id of its row). A failed write is logged, not raised: the trial's result stands."""
+    from ray import tune
+
+    from search.artefacts.network_file import network_bytes, trial_neuron
+    from search.artefacts.trial_networks import write_trial_network
+    from search.config.files import resolved_toml
+
+    trial_id = tune.get_context().get_trial_id()
+    content = network_bytes(spec, result.links, result.w_in, result.w_rec, result.hop_profile,
+                            resolved_toml(context.config, params),
+                            trial_neuron(train_cfg, data, context.config.data))
+    try:
+        write_trial_network(context.networks, trial_id, content)
+    except (OSError, MosaicDSEError) as exc:
+        log.warning("trial %s: its network was not saved to %s: %s", trial_id,
+                    context.networks, exc)
 
 
 def final_report(record: TrialRecord, objectives: Objectives) -> dict[str, Any]:

@@ -38,6 +38,13 @@ def test_network_file_holds_the_trained_network(saved):
     assert profile[1] == pytest.approx(1.0)
 
 
+def test_network_file_holds_how_its_neurons_are_simulated(saved):
+    from search.artefacts.network_file import Neuron, load_network
+
+    # the tiny config: 20 synthetic classes, 1.4 s in 50 bins, tau 45 ms, the default neuron
+    assert load_network(saved).neuron == Neuron(20, 1.4 / 50, 0.045, 1.0, "detached")
+
+
 def test_map_routes_the_saved_network_on_its_chip(saved, capsys):
     assert main(["map", "--network", str(saved), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
