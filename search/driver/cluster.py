@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from hardware.errors import ConfigError
 
@@ -66,6 +67,28 @@ def init_ray(address: str | None) -> bool:
         if sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+def shutdown_ray(started: bool, address: str | None) -> None:
+    """Shut down the Ray this driver started; a local one also loses its session directory
+    (/tmp/ray/session_*: ~0.5 MB of logs per search, never cleaned by Ray). A cluster's
+    session (address given) belongs to the cluster and is left alone."""
+    if not started:
+        return
+    import shutil
+
+    import ray
+    from ray._private import worker  # private: the session path (checked on ray 2.60)
+
+    node = getattr(worker, "_global_node", None)
+    session = Path(node.get_session_dir_path()) if node is not None and not address else None
+    ray.shutdown()
+    if session is None or not session.is_dir():
+        return
+    shutil.rmtree(session, ignore_errors=True)
+    latest = session.parent / "session_latest"
+    if latest.is_symlink() and not latest.exists():  # it pointed at the removed session
+        latest.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import numpy as np
 
 from hardware.errors import ConfigError, ResultsError, SearchStopped
 from search.config.files import SearchConfig
-from search.driver.cluster import check_resources, init_ray
+from search.driver.cluster import check_resources, init_ray, shutdown_ray
 from search.driver.integrity import check_same_config
 from search.driver.trial import TrialSettings
 from search.driver.worker import TrialContext, trainable
@@ -129,10 +129,7 @@ def run_search(cfg: SearchConfig, resume: bool = False, address: str | None = No
         close_store(directory)  # the Parquet files hold every row
         if remote is not None and (directory / CONFIG_FILE).exists():
             remote.upload()  # the journal after the searcher's last tell
-        if started:
-            import ray
-
-            ray.shutdown()
+        shutdown_ray(started, address)
     if stop_reason is not None:
         raise SearchStopped(f"search stopped after {done} of {cfg.search.trials} trials: "
                             f"{stop_reason}")

@@ -9,6 +9,7 @@ import pytest
 from hardware.errors import ConfigError
 from search.driver.cluster import check_address
 from search.driver.runner import segment_seed
+from tests.search.test_kill_and_cluster import _env
 
 
 @pytest.mark.parametrize(("address", "message"), [
@@ -43,3 +44,21 @@ def test_segment_seed_is_the_seed_first_then_derived():
     later = {segment_seed(7, n) for n in (1, 2, 5)}
     assert len(later) == 3 and 7 not in later
     assert segment_seed(7, 5) == segment_seed(7, 5)  # reproducible
+
+
+def test_a_local_ray_the_driver_started_leaves_no_session_directory():
+    # Ray never removes /tmp/ray/session_* (~0.5 MB of logs per search, issue 16)
+    import subprocess
+    import sys
+
+    code = ("from pathlib import Path; from ray._private import worker\n"
+            "from search.driver.cluster import init_ray, shutdown_ray\n"
+            "assert init_ray(None)\n"
+            "session = Path(worker._global_node.get_session_dir_path())\n"
+            "assert session.is_dir()\n"
+            "shutdown_ray(True, None)\n"
+            "print(session, session.exists())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=_env())
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("False")
