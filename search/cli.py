@@ -88,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"mosaic-dse: {stop.word}", file=sys.stderr)
             return stop.exit_code
+        except Exception:
+            if stop.first is None:
+                raise
+            # the signal's KeyboardInterrupt was replaced by an error of a library's cleanup
+            print(f"mosaic-dse: {stop.word}", file=sys.stderr)
+            return stop.exit_code
 
 
 if __name__ == "__main__":

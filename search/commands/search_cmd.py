@@ -60,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
                           stop=getattr(args, "stop", None))
 
 
+def _stopped(cfg, stop: StopSignals) -> int:  # noqa: ANN001 - a SearchConfig
+    """The stop line (with the resume command when there is a search to resume); 143 / 130."""
+    print(stopped_line(stop.word, resume_target(cfg) if resumable(cfg) else None),
+          file=sys.stderr)
+    return stop.exit_code
+
+
 def run_and_report(cfg, resume: bool, address: str | None, quiet: bool,  # noqa: ANN001
                    stop: StopSignals | None = None) -> int:
     """Run the search as the directory's one driver, then print the outcome.
@@ -77,10 +84,10 @@ def run_and_report(cfg, resume: bool, address: str | None, quiet: bool,  # noqa:
         with driver_lock(cfg, resume):
             outcome = run_search(cfg, resume=resume, address=address, verbose=not quiet)
     except KeyboardInterrupt:
-        print(stopped_line(stop.word, resume_target(cfg) if resumable(cfg) else None),
-              file=sys.stderr)
-        return stop.exit_code
+        return _stopped(cfg, stop)
     except Exception as exc:
+        if stop.first is not None:  # the signal's exception, replaced by a library's cleanup
+            return _stopped(cfg, stop)  # error (e.g. Optuna's journal lock mid-release)
         cause = project_error(exc)
         if cause is None:
             raise

@@ -57,3 +57,20 @@ def read_while_writing(read, store, rows: int) -> tuple[list, list]:
     done.set()
     thread.join()
     return seen, failures
+
+
+def sigterm_and_wait(proc, wait_until=None) -> str:  # noqa: ANN001
+    """SIGTERM the driver `proc` (its own session) once `wait_until()` holds (if given), and
+    return its stderr; whatever is left of its process group is SIGKILLed afterwards."""
+    import os
+    import signal
+
+    try:
+        if wait_until is not None:
+            wait_until()
+        proc.send_signal(signal.SIGTERM)
+        return proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

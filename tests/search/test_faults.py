@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from search.store.layout import JOURNAL, SYNCED_FILES
 from search.store.remote import RemoteResults
 from search.store.results import ResultsStore
 from tests.analysis.factories import CONFIG_TEXT, record
-from tests.search.conftest import read_while_writing, tiny_sets
+from tests.search.conftest import read_while_writing, sigterm_and_wait, tiny_sets
 from tests.search.test_kill_and_cluster import CLI, _env
 
 ODD = 'back\\slash "double" \'single\'\ttab'  # every character repr() and TOML treat specially
@@ -178,17 +177,13 @@ def test_sigterm_stops_with_the_resume_hint(data_root, tmp_path):
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     directory = tmp_path / "term"
-    try:
+    def first_row() -> None:
         deadline = time.monotonic() + 240
         while not (directory / "trials.parquet").exists():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        err = proc.communicate(timeout=120)[1]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+
+    err = sigterm_and_wait(proc, first_row)
     assert proc.returncode == 143, err[-3000:]
     assert "Traceback" not in err
     assert err.rstrip().endswith(f"mosaic-dse: terminated; finished trials are saved. Continue "

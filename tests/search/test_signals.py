@@ -13,7 +13,7 @@ import pytest
 
 from search.cli import main
 from search.driver.signals import stop_signals
-from tests.search.conftest import tiny_sets
+from tests.search.conftest import sigterm_and_wait, tiny_sets
 from tests.search.test_faults import FITS
 from tests.search.test_kill_and_cluster import CLI, _env
 
@@ -61,6 +61,25 @@ def test_a_search_stopped_before_it_started_has_nothing_to_resume(tmp_path, caps
                                        f"with: mosaic-dse resume {tmp_path / 'tiny'}\n")
 
 
+def test_a_library_error_raised_while_stopping_still_ends_143(tmp_path, capsys, monkeypatch):
+    # Seen under load: SIGTERM while Optuna released its journal lock; the lock's cleanup
+    # raised FileNotFoundError over our KeyboardInterrupt and the driver died with a traceback
+    def cleanup_fails(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            _signal_self(signal.SIGTERM)()
+        finally:
+            raise FileNotFoundError("lock file vanished")
+
+    monkeypatch.setattr("search.driver.runner.run_search", cleanup_fails)
+    args = ["search", "--config", "tiny", "--quiet", f"--set=search.storage={str(tmp_path)!r}"]
+    assert main(args) == 143
+    assert capsys.readouterr().err == ("mosaic-dse: terminated before the search started; "
+                                       "nothing to resume\n")
+    monkeypatch.setattr("model.data.load_dataset", cleanup_fails)
+    assert main(["train", "--config", "tiny", "--quiet"]) == 143
+    assert capsys.readouterr().err.splitlines()[-1] == "mosaic-dse: terminated"
+
+
 class Unhandled(Exception):
     """SIGTERM reached the handler outside main(): main installed none."""
 
@@ -87,14 +106,7 @@ def test_sigterm_at_several_moments_of_a_real_search(data_root, tmp_path, delay)
                              *[f"--set={s}" for s in sets]], env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    try:
-        time.sleep(delay)  # a moment to sample, not a timing assertion
-        proc.send_signal(signal.SIGTERM)
-        err = proc.communicate(timeout=120)[1]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    err = sigterm_and_wait(proc, lambda: time.sleep(delay))  # a moment, not a timing check
     assert "Traceback" not in err, err[-3000:]
     if proc.returncode == -signal.SIGTERM:  # before Python reached main(): nothing ran
         assert err == ""
