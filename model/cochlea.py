@@ -37,7 +37,9 @@ CHANNEL_CHUNK = 50  # channels filtered per step: keeps a (chunk, n) block in ca
 @dataclass(frozen=True)
 class CochleaParams:
     """Settings of the cochlea model (frequencies in Hz, times in seconds, levels in dB re full
-    scale). Channels span f_min_hz to f_max_fraction * sample_rate / 2."""
+    scale). Channels span f_min_hz to f_max_fraction * sample_rate / 2. level_db: each
+    recording scaled to this RMS level before the filterbank (speaker and microphone loudness
+    removed); None keeps the level as recorded."""
 
     n_channels: int = 700
     sample_rate: int = 16000
@@ -52,6 +54,7 @@ class CochleaParams:
     adaptation_tau_s: float = 0.03
     adaptation_strength: float = 0.6
     spike_rate_hz: float = 100.0
+    level_db: float | None = None
 
     def __post_init__(self) -> None:
         rules = {
@@ -67,6 +70,7 @@ class CochleaParams:
             "adaptation_tau_s": self.adaptation_tau_s > 0,
             "adaptation_strength": 0 <= self.adaptation_strength < 1,
             "spike_rate_hz": self.spike_rate_hz > 0,
+            "level_db": self.level_db is None or -120 < self.level_db <= 0,
         }
         for f in fields(self):
             if not rules.get(f.name, True):
@@ -210,7 +214,17 @@ class Cochlea:
         (times s float64, channels int64), sorted by time then channel."""
         signal = resample(np.asarray(signal, dtype=np.float64), sample_rate,
                           self.params.sample_rate)
+        if self.params.level_db is not None:
+            signal = normalise_level(signal, self.params.level_db)
         return self.encode(self.hair_cell(self.rectified_envelope(signal)))
+
+
+def normalise_level(signal: np.ndarray, level_db: float) -> np.ndarray:
+    """`signal` scaled to an RMS of level_db dB re full scale (silence stays silent)."""
+    rms = float(np.sqrt(np.mean(np.square(signal)))) if len(signal) else 0.0
+    if rms <= 0.0:
+        return signal
+    return signal * (10.0 ** (level_db / 20.0) / rms)
 
 
 def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

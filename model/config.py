@@ -137,6 +137,16 @@ class TrainConfig:
                             "tiles); pruning, regrowth and the parameters keep their units, so "
                             "a chip with a larger fan-in gets the recurrent input variance of "
                             "one with fan-in F")
+    time_shift: int = key(0, NON_NEGATIVE, "augmentation: each training sample shifted by a "
+                          "random whole number of bins in [-time_shift, time_shift] per batch "
+                          "(zero fill; val and test never augmented)")
+    time_stretch: float = key(0.0, Bound(0, 0.5), "augmentation: each training sample's time "
+                              "axis stretched by a random factor in [1 - time_stretch, 1 + "
+                              "time_stretch] (nearest bin; speaking rate)")
+    channel_jitter: int = key(0, NON_NEGATIVE, "augmentation: each training sample's inputs "
+                              "shifted by a random number in [-channel_jitter, channel_jitter] "
+                              "along the frequency axis (zero fill; formant shifts between "
+                              "speakers)")
     threads: str = key("auto", Pattern(r"auto|[1-9][0-9]*", '"auto" or an integer >= 1',
                                        ints=True),
                        "torch CPU threads of the run: auto (= 1: measured with "

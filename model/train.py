@@ -32,6 +32,7 @@ from hardware.errors import ConfigError
 from hardware.profile import realised_profile
 from hardware.spec import MosaicSpec
 from model import deepr
+from model.augment import Augmentation, augment
 from model.config import DataConfig, TrainConfig
 from model.evaluation import Evaluation, evaluate_split, to_tensor
 from model.methods import PENALTIES, draws_weight_noise, get_method
@@ -259,8 +260,9 @@ def run_epoch(run: Run, data: BinnedDataset, cfg: TrainConfig, epoch: int) -> tu
     losses = []
     per_weight = run.rules.method.pruning == "weights"
     batches = batch_order(len(data.train_y), cfg.batch_size, run.gen)
+    aug = Augmentation(cfg.time_shift, cfg.channel_jitter, cfg.time_stretch)
     for b, idx in enumerate(batches):
-        x = to_tensor(data.train_x[idx], run.device)
+        x = augment(to_tensor(data.train_x[idx], run.device), aug, run.gen)
         y = torch.from_numpy(np.asarray(data.train_y[idx], dtype=np.int64)).to(run.device)
         run.optimizer.zero_grad(set_to_none=True)
         loss, _ = batch_loss(run, x, y, cfg, data.n_classes)

@@ -10,6 +10,8 @@ from typing import Any
 
 from search.commands.common import positive_int
 
+NORMALISE_DB = -25.0  # the RMS level of a typical FSDD recording (-21 to -27 dB per speaker)
+
 
 def _names(text: str) -> tuple[str, ...]:
     """argparse type: a comma-separated list of distinct, non-empty names."""
@@ -65,6 +67,11 @@ def register(subparsers: Any) -> None:
                         help="also convert every training recording played F, G, ... times "
                              "faster (speed perturbation, e.g. 0.9,1.1); the test set is never "
                              "perturbed")
+    parser.add_argument("--normalise", type=float, nargs="?", const=NORMALISE_DB, default=None,
+                        metavar="DB", help=f"scale every recording to an RMS level of DB dB re "
+                        f"full scale before the cochlea (default {NORMALISE_DB:g} when given "
+                        "without a value): loudness differences between speakers and "
+                        "microphones leave the spikes")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing ROOT/SHD")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -88,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         items = recordings_from_names(args.audio_dir, args.pattern)
     split = split_by_speaker(items, args.test_speakers, args.classes)
-    params = replace(CochleaParams(), n_channels=args.channels)
+    params = replace(CochleaParams(), n_channels=args.channels, level_db=args.normalise)
     try:
         summary = _convert(args, split, params, make_spike_dataset)
     except OSError as exc:

@@ -64,7 +64,7 @@ __all__ = [
     "read_config_text", "resolve_defaults", "toml_value", "trial_values",
 ]
 
-SHIPPED_CONFIGS = ("default", "study", "tiny", "chip")
+SHIPPED_CONFIGS = ("default", "study", "tiny", "chip", "speech")
 N_CLASSES = 20  # SHD and synthetic SHD: the readout needs one neuron per class
 # Largest chip a search, `train` or `map` takes: the hop-distance and route tables grow with
 # tiles^2 and the dense recurrent weights with neurons^2 (a 32x32x16 chip routes in ~1 min).

@@ -69,6 +69,16 @@ def test_louder_gives_more_spikes():
     assert counts[0] > 0 and all(a < b for a, b in zip(counts, counts[1:], strict=False))
 
 
+def test_level_db_gives_every_loudness_the_same_spikes_and_keeps_silence_silent():
+    cochlea = _cochlea(level_db=-25.0)
+    quiet, loud = (cochlea.spikes(_tone(800.0, db=db), RATE) for db in (-45, -10))
+    np.testing.assert_allclose(quiet[0], loud[0], atol=1e-9)
+    np.testing.assert_array_equal(quiet[1], loud[1])
+    assert len(quiet[0]) > 0 and len(cochlea.spikes(np.zeros(2400), RATE)[0]) == 0
+    as_recorded = _cochlea().spikes(_tone(800.0, db=-45), RATE)
+    assert len(as_recorded[0]) < len(quiet[0])  # -45 dB raised to -25 dB RMS: more spikes
+
+
 def test_a_rising_chirps_spikes_move_up_the_channels_in_time():
     seconds = 0.6
     t = np.arange(round(seconds * RATE)) / RATE
@@ -166,7 +176,8 @@ def test_adaptation_turns_a_steady_tone_down_after_its_onset():
 
 
 @pytest.mark.parametrize("field, value", [("n_channels", 0), ("compression", 0.0),
-                                          ("f_max_fraction", 1.0), ("sample_rate", 10)])
+                                          ("f_max_fraction", 1.0), ("sample_rate", 10),
+                                          ("level_db", 3.0)])
 def test_bad_parameters_name_the_field(field, value):
     with pytest.raises(ConfigError, match=f"cochlea {field} is out of range"):
         CochleaParams(**{field: value})

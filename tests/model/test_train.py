@@ -371,3 +371,33 @@ def test_rate_regularisers_by_hand():
     population = TrainConfig(rate_reg=2.0, target_rate=5.0, rate_reg_form="population")
     # the original: 2 * (5 - 10 * 0.25)^2 = 12.5
     assert float(rate_penalty(spikes, population)) == pytest.approx(12.5)
+
+
+def test_augmentation_changes_training_inputs_only_and_resumes_exactly(data, monkeypatch):
+    # the training batches go through model.augment with the run's generator (a checkpoint
+    # holds its state, so a resumed run draws the same shifts); evaluation never does
+    import model.train as train_module
+
+    seen = []
+    real = train_module.augment
+
+    def spy(x, aug, gen):
+        seen.append(aug)
+        return real(x, aug, gen)
+
+    monkeypatch.setattr(train_module, "augment", spy)
+    cfg = dataclasses.replace(FAST, epochs=2, time_shift=2, channel_jitter=1, time_stretch=0.1)
+    full = train(make_spec(2, 2, 4), cfg, data, DATA_CFG)
+    assert seen and all(a.time_shift == 2 and a.channel_jitter == 1 for a in seen)
+    plain = train(make_spec(2, 2, 4), dataclasses.replace(cfg, time_shift=0, channel_jitter=0,
+                                                          time_stretch=0.0), data, DATA_CFG)
+    assert plain.loss_curve != full.loss_curve
+    saved = {}
+
+    def keep(report, checkpoint):
+        if report.epoch == 1:
+            saved.update(checkpoint())
+
+    train(make_spec(2, 2, 4), cfg, data, DATA_CFG, on_epoch=keep)
+    resumed = train(make_spec(2, 2, 4), cfg, data, DATA_CFG, state=saved)
+    assert resumed.loss_curve == full.loss_curve and resumed.accuracy == full.accuracy

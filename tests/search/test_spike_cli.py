@@ -27,6 +27,19 @@ def test_converts_a_folder_and_says_how_to_train_on_it(tmp_path, capsys):
         "conversion.json", "shd_test.h5", "shd_test.h5.zip", "shd_train.h5", "shd_train.h5.zip"]
 
 
+@pytest.mark.parametrize("extra, level", [((), None), (("--normalise",), -25.0),
+                                          (("--normalise", "-30"), -30.0)])
+def test_normalise_sets_the_cochleas_level(tmp_path, capsys, extra, level):
+    import json
+
+    folder = write_recordings(tmp_path / "audio", per_label=1)
+    code, _, err = _run(capsys, str(folder), str(tmp_path / "root"), "--test-speakers", "bob",
+                        *extra)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "root" / "SHD" / "conversion.json").read_text())
+    assert manifest["cochlea"]["level_db"] == level
+
+
 def _bad_file(folder):
     (folder / "low_bob_7.wav").write_bytes(b"RIFF broken")
 
