@@ -19,7 +19,6 @@ Run: python benchmarks/bench_driver.py [--levels 0,1000,5000,20000] [--batch 100
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -50,15 +49,19 @@ from search.config.space import OptunaSpace  # noqa: E402
 from search.driver.callbacks import ResultsCallback  # noqa: E402
 from search.driver.gate import ProxyGate  # noqa: E402
 from search.driver.searcher import (  # noqa: E402
-    METRICS,
-    MODES,
     STUDY_NAME,
     ConstrainedOptunaSearch,
     make_sampler,
     open_storage,
 )
 from search.driver.trial import TrialRecord, TrialSettings  # noqa: E402
+from search.driver.worker import final_report  # noqa: E402
 from search.store.results import close_store, front_table  # noqa: E402
+
+
+def bench_config() -> SearchConfig:
+    """The tiny config with chips the proxy mostly accepts (a few suggestions are infeasible)."""
+    return load_config("tiny", ["hardware.cap_r0=32", "hardware.cap_r1={low=32, high=96, step=8}"])
 
 
 def surrogate_record(cfg: SearchConfig, params: dict[str, Any]) -> TrialRecord:
@@ -77,10 +80,7 @@ def surrogate_record(cfg: SearchConfig, params: dict[str, Any]) -> TrialRecord:
 def instant_trainable(config: dict[str, Any], cfg: SearchConfig | None = None) -> None:
     """The product's final report of a trial, at once."""
     record = surrogate_record(cfg, dict(config))
-    accuracy, memory = record.objectives()
-    tune.report({"val_accuracy": accuracy, "chip_memory_cells": memory,
-                 "constraint": record.constraint, "status": record.status,
-                 "record": json.dumps(record.to_row())})
+    tune.report(final_report(record, cfg.search.objective_list))
 
 
 def bare_trainable(config: dict[str, Any]) -> None:
@@ -103,7 +103,7 @@ def prefill(cfg: SearchConfig, directory: Path, n: int, seed: int = 0, pool: int
     for _ in range(min(n, pool)):
         trial = memory_study.ask()
         records.append(surrogate_record(cfg, space(trial)))
-        memory_study.tell(trial, list(records[-1].objectives()))
+        memory_study.tell(trial, records[-1].objective_values(cfg.search.objective_list))
     configs = list(zip(memory_study.get_trials(deepcopy=False), records, strict=True))
     pool_table = build_table([{**r.to_row(), "trial_id": ""} for _, r in configs],
                              file_metadata(cfg.to_toml()))
@@ -172,7 +172,7 @@ def driver_level(cfg: SearchConfig, root: Path, n: int, batch: int,
     settings = TrialSettings(cfg.search.proxy_seeds, cfg.search.proxy_threshold)
     storage = open_storage(directory)
     searcher = ConstrainedOptunaSearch(
-        space=OptunaSpace(cfg.params), metric=METRICS, mode=MODES, storage=storage,
+        space=OptunaSpace(cfg.params), objectives=cfg.search.objective_list, storage=storage,
         sampler=make_sampler("tpe", n + 1), study_name=STUDY_NAME,
         gate=ProxyGate(cfg, settings, str(directory), cfg.to_toml()),
         max_infeasible=cfg.search.max_consecutive_infeasible)
@@ -194,7 +194,7 @@ def main() -> None:
     levels = [int(v) for v in args.levels.split(",")]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")
-    cfg = load_config("tiny", ["hardware.cap_r0=32", "hardware.cap_r1={low=32, high=96, step=8}"])
+    cfg = bench_config()
     ray.init(address="local", num_cpus=args.concurrency, include_dashboard=False,
              log_to_driver=False, logging_level="ERROR")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, ray {ray.__version__}, "

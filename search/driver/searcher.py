@@ -6,6 +6,7 @@ Tuner over the same directory) keeps the sampler's full history.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -15,7 +16,6 @@ from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
@@ -25,6 +25,7 @@ from hardware.errors import ConfigError
 from search.driver.study_attrs import name_objectives, set_result_attrs
 from search.store.layout import JOURNAL
 from search.store.record import TrialRecord
+from search.store.study_storage import StudyStorage
 
 STUDY_NAME = "mosaic-dse"
 log = logging.getLogger(__name__)
@@ -48,25 +49,40 @@ def make_sampler(name: str, seed: int, window: int = TPE_WINDOW) -> optuna.sampl
 
 
 class WindowedTPESampler(optuna.samplers.TPESampler):
-    """TPE whose density models see only the `window` most recent trials (by number).
+    """TPE whose search space and density models see only the `window` most recent trials.
 
     TPE's cost per suggestion grows with every trial it models (a multi-objective split and
     two Parzen estimators per parameter); with a window it stays flat past `window` trials
-    and equals plain TPE below. Relies on TPESampler._sample reading trials through
-    `study._get_trials` (optuna 5, pinned).
+    and equals plain TPE below. Every sampler call gets the study seen through the window, so
+    on a `StudyStorage` nothing per suggestion scans all trials. Relies on TPESampler reading
+    trials through `study._get_trials` (optuna 5, pinned).
     """
 
     def __init__(self, *, window: int = TPE_WINDOW, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.window = window
 
-    def _sample(self, study: optuna.Study, trial: Any,
-                search_space: dict[str, Any]) -> dict[str, Any]:
-        return super()._sample(_RecentTrials(study, self.window), trial, search_space)
+    def infer_relative_search_space(self, study: optuna.Study,
+                                    trial: Any) -> dict[str, Any]:
+        return super().infer_relative_search_space(_recent(study, self.window), trial)
+
+    def sample_relative(self, study: optuna.Study, trial: Any,
+                        search_space: dict[str, Any]) -> dict[str, Any]:
+        return super().sample_relative(_recent(study, self.window), trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
+                           param_distribution: Any) -> Any:
+        return super().sample_independent(_recent(study, self.window), trial, param_name,
+                                          param_distribution)
+
+
+def _recent(study: Any, window: int) -> _RecentTrials:
+    return study if isinstance(study, _RecentTrials) else _RecentTrials(study, window)
 
 
 class _RecentTrials:
-    """A study seen through its `window` most recent trials (every other attribute passes)."""
+    """A study seen through its `window` most recent trials in the asked states (every other
+    attribute passes)."""
 
     def __init__(self, study: optuna.Study, window: int) -> None:
         self._study = study
@@ -75,14 +91,20 @@ class _RecentTrials:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
-    def _get_trials(self, *args: Any, **kwargs: Any) -> list:
-        trials = self._study._get_trials(*args, **kwargs)
+    def _get_trials(self, deepcopy: bool = True, states: Any = None,
+                    use_cache: bool = False) -> list:
+        storage = self._study._storage
+        if isinstance(storage, StudyStorage):  # O(window), not O(trials)
+            trials = storage.recent_trials(self._study._study_id, self._window, states)
+            return copy.deepcopy(trials) if deepcopy else trials
+        trials = self._study._get_trials(deepcopy, states, use_cache)
         return trials[-self._window:] if len(trials) > self._window else trials
 
 
-def open_storage(directory: Path) -> JournalStorage:
-    """The journal-file Optuna storage of a results directory."""
-    return JournalStorage(JournalFileBackend(str(directory / JOURNAL)))
+def open_storage(directory: Path) -> StudyStorage:
+    """The journal-file Optuna storage of a results directory (`StudyStorage`: writes are
+    durable after its `sync`)."""
+    return StudyStorage(str(directory / JOURNAL))
 
 
 class ConstrainedOptunaSearch(OptunaSearch):
@@ -123,6 +145,7 @@ class ConstrainedOptunaSearch(OptunaSearch):
             record = self.gate.check(config) if self.gate is not None else None
             if record is None:
                 ot_trial.set_user_attr("ray_trial_id", trial_id)
+                self._sync()  # durable before the trial's row can name it
                 self.in_a_row = 0
                 return config
             self._tell_infeasible(trial_id, ot_trial, record)
@@ -133,6 +156,7 @@ class ConstrainedOptunaSearch(OptunaSearch):
         """Row first (tagged, so a resumed driver reconciles it), then Optuna's tell."""
         row_id = self.gate.new_row_id()
         ot_trial.set_user_attr("ray_trial_id", row_id)
+        self._sync()
         self.gate.record(record, row_id)
         set_result_attrs(ot_trial, record.to_row())
         ot_trial.set_constraint("violations", record.constraint)
@@ -159,8 +183,17 @@ class ConstrainedOptunaSearch(OptunaSearch):
                 self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
             else:
                 self._ot_study.tell(ot_trial, [float(v) for v in values])
+        self._sync()
         self._completed_trials.add(trial_id)
+        del self._ot_trials[trial_id]  # not kept (nor pickled at every checkpoint) once told
         return None
+
+    def _sync(self) -> None:
+        """Make the study's writes durable (one fsync on a `StudyStorage`; Optuna's own
+        storages write through)."""
+        sync = getattr(self._ot_study._storage, "sync", None)
+        if sync is not None:
+            sync()
 
 
 def study_size(storage: JournalStorage) -> int:
@@ -198,6 +231,8 @@ def reconcile_study(storage: JournalStorage, rows: dict[str, dict[str, Any]],
         record = TrialRecord.from_row(row)
         ot_trial.set_constraint("violations", record.constraint)
         _tell_stored(study, trial.number, record, objectives)
+    if isinstance(storage, StudyStorage):
+        storage.sync()
     return requeued
 
 

@@ -1,0 +1,47 @@
+"""benchmarks/bench_driver.py: the pre-filled level is what a driver that ran it leaves."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.driver.searcher import STUDY_NAME, open_storage
+from search.store.results import ResultsStore
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_driver.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_driver", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_prefill_matches_rows_and_journal(bench, tmp_path: Path) -> None:
+    cfg = bench.bench_config()
+    bench.prefill(cfg, tmp_path, 12, pool=5)
+    store = ResultsStore(tmp_path, cfg.to_toml())
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(tmp_path))
+    ids = {t.user_attrs["ray_trial_id"] for t in study.get_trials(deepcopy=False)}
+    assert len(store) == 12 and ids == set(store.rows_by_trial_id())
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_surrogate_record_is_a_final_report(bench) -> None:
+    cfg = bench.bench_config()
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    params = bench.OptunaSpace.from_config(cfg)(study.ask())
+    record = bench.surrogate_record(cfg, params)
+    report = bench.final_report(record, cfg.search.objective_list)
+    assert report["status"] == "ok" and 0 < report["val_accuracy"] < 1
+    assert report["chip_memory_cells"] == record.chip_memory_cells
