@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -26,6 +32,21 @@ def random_links(rng: np.random.Generator, rows: int, cols: int, k: int,
     links = rng.random((rows * cols * k, rows * cols)) < density
     links[np.arange(rows * cols * k), np.arange(rows * cols * k) // k] = False
     return links
+
+
+@contextlib.contextmanager
+def loaded_benchmark(name: str) -> Iterator[ModuleType]:
+    """benchmarks/<name>.py imported as a module (registered in sys.modules while in use:
+    dataclasses look their module up there)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
 
 
 def pytest_configure(config) -> None:  # noqa: ANN001

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import optuna
@@ -11,20 +9,13 @@ import pytest
 
 from search.driver.searcher import STUDY_NAME, open_storage
 from search.store.results import ResultsStore
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_driver.py"
+from tests.conftest import loaded_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_driver", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with loaded_benchmark("bench_driver") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_prefill_matches_rows_and_journal(bench, tmp_path: Path) -> None:

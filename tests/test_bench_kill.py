@@ -3,24 +3,14 @@ every trained row exactly once (a small variant of the 2,000-trial benchmark).""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_kill.py"
+from tests.conftest import loaded_benchmark
 
 
 @pytest.mark.slow
 def test_an_instant_search_killed_twice_and_resumed_trains_every_trial_once(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_kill", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    try:
-        spec.loader.exec_module(bench)
+    with loaded_benchmark("bench_kill") as bench:
         result = bench.run(trials=60, kills=2, seed=1, work=tmp_path, window=(12.0, 20.0))
-    finally:
-        del sys.modules[spec.name]
     assert result["trained"] == 60 and result["rows"] >= 60
     assert result["kills"] >= 1  # at least one kill landed before the search finished

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from search.driver.trial import TrialRecord
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_search.py"
+from tests.conftest import loaded_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_search", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with loaded_benchmark("bench_search") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_grid_values_span_each_range(bench) -> None:
