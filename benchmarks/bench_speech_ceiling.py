@@ -29,10 +29,12 @@ import scipy.signal
 import soundfile
 import torch
 
-from bench_methods import train_row
-from model.augment import Augmentation, augment
-from model.data import load_dataset
-from search.config.files import build_trial, load_config, resolve_defaults
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_methods, also when imported
+from bench_methods import train_row  # noqa: E402
+
+from model.augment import Augmentation, augment  # noqa: E402
+from model.data import load_dataset  # noqa: E402
+from search.config.files import build_trial, load_config, resolve_defaults  # noqa: E402
 
 HIDDEN = 128
 MFCC = 13
@@ -84,17 +86,18 @@ def mel_filterbank(n_fft: int, rate: int, bands: int) -> np.ndarray:
 def mfcc(path: Path, frames: int, fixed: bool) -> np.ndarray:
     """MFCCs float32 (frames, 13) of one recording: 25 ms windows every 10 ms, per-utterance
     mean and variance normalised; zero-padded or cut to `frames`, or with `fixed` trimmed to
-    frames within 26 dB of the loudest and resampled to `frames`."""
+    the frames within 26 dB of the loudest (before normalising) and resampled to `frames`."""
     audio, rate = soundfile.read(path, dtype="float64", always_2d=True)
     hop, win = rate // 100, rate // 40
     _, _, spec = scipy.signal.stft(audio.mean(1), rate, nperseg=win, noverlap=win - hop)
     power = mel_filterbank(win, rate, MEL_BANDS) @ np.abs(spec) ** 2
     coeffs = scipy.fft.dct(np.log(power + 1e-10), norm="ortho", axis=0)[:MFCC].T
-    coeffs = (coeffs - coeffs.mean(0)) / (coeffs.std(0) + 1e-5)
     if fixed:
         energy = np.log(power.sum(0) + 1e-10)
         voiced = np.flatnonzero(energy > energy.max() - 6)
         coeffs = coeffs[voiced[0]: voiced[-1] + 1]
+    coeffs = (coeffs - coeffs.mean(0)) / (coeffs.std(0) + 1e-5)
+    if fixed:
         src = np.linspace(0, len(coeffs) - 1, frames)
         lo = np.floor(src).astype(int)
         w = (src - lo)[:, None]
