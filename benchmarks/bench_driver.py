@@ -7,7 +7,8 @@ config; the training is replaced by an instant trainable that reports the produc
 result once (a record built from the sampled chip, surrogate accuracy). Each level n is
 simulated by pre-filling the results directory (trials.parquet) and the Optuna journal with n
 finished trials, then running a batch of trials. The bare loop is a `Tuner` with the same
-resources and concurrency, no searcher and no callback, whose trainable reports once.
+resources and concurrency, no searcher and no callback (Tune's default JSON, CSV and TensorBoard
+loggers on, as Tune comes; the driver turns them off), whose trainable reports once.
 Printed: CPU of the driver process (all its threads; Ray's workers excluded) per trial in
 steady state (between the completions of the first fifth and the last trial of a batch, so the
 one-time opening of the store and the journal is left out; it is printed beside as the whole
@@ -33,9 +34,9 @@ import pyarrow as pa
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+from search.driver.tune_env import set_tune_environment  # noqa: E402
+
+set_tune_environment()  # the driver's Tune settings (the bare loop turns Tune's loggers back on)
 
 import optuna  # noqa: E402
 import ray  # noqa: E402
@@ -55,6 +56,7 @@ from search.driver.searcher import (  # noqa: E402
     open_storage,
 )
 from search.driver.trial import TrialRecord, TrialSettings  # noqa: E402
+from search.driver.tune_env import TUNE_ENV  # noqa: E402
 from search.driver.worker import final_report  # noqa: E402
 from search.store.results import close_store, front_table  # noqa: E402
 
@@ -145,7 +147,10 @@ class CpuClock(tune.Callback):
 def run_tuner(trainable: Any, batch: int, concurrency: int, storage: Path, searcher: Any = None,
               callbacks: list | None = None) -> tuple[float, float]:
     """(driver-process CPU seconds per trial in steady state, after the first fifth of the
-    trials; CPU seconds of the whole Tuner.fit, setup included)."""
+    trials; CPU seconds of the whole Tuner.fit, setup included). Without a searcher (the bare
+    loop) Tune runs as it comes, its JSON, CSV and TensorBoard loggers on."""
+    loggers = "0" if searcher is None else TUNE_ENV["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"]
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = loggers
     clock = CpuClock()
     tuner = tune.Tuner(
         trainable,

@@ -190,10 +190,9 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
 
     Returns why the searcher stopped early (too many infeasible suggestions in a row), or None.
     """
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune tables: progress lines are ours
-    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl+C reaches the CLI
-    # per-epoch checkpoints of short trials are frequent by design
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    from search.driver.tune_env import set_tune_environment
+
+    set_tune_environment()
     import optuna
     from ray import tune
 
