@@ -9,7 +9,8 @@ simulated by pre-filling the results directory (trials.parquet) and the Optuna j
 finished trials, then running a batch of trials. The bare loop is a `Tuner` with the same
 resources and concurrency, no searcher and no callback (Tune's default JSON, CSV and TensorBoard
 loggers on, as Tune comes; the driver turns them off), whose trainable reports once.
-Printed: CPU of the driver process (all its threads; Ray's workers excluded) per trial in
+Printed: CPU of the driver process (all its threads; Ray's workers excluded) and of its main
+thread (Tune's loop, the searcher, the callbacks; the issue's measure) per trial in
 steady state (between the completions of the first fifth and the last trial of a batch, so the
 one-time opening of the store and the journal is left out; it is printed beside as the whole
 segment's CPU), and the ratio to the bare loop measured in the same run.
@@ -130,25 +131,27 @@ def prefill(cfg: SearchConfig, directory: Path, n: int, seed: int = 0, pool: int
 
 
 class CpuClock(tune.Callback):
-    """Driver-process CPU time at every trial completion (steady state: setup excluded)."""
+    """Driver CPU time at every trial completion (steady state: setup excluded): the whole
+    process (all its threads) and the main thread, which runs Tune's loop and the searcher."""
 
     def __init__(self) -> None:
-        self.marks: list[float] = []
+        self.marks: list[tuple[float, float]] = []
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.marks.append(time.process_time())
+        self.marks.append((time.process_time(), time.thread_time()))
 
-    def per_trial(self, skip: int) -> float:
-        """CPU seconds per trial between completion `skip` and the last."""
-        marks = self.marks[skip:]
-        return (marks[-1] - marks[0]) / (len(marks) - 1)
+    def per_trial(self, skip: int) -> tuple[float, float]:
+        """(process, main-thread) CPU seconds per trial between completion `skip` and the
+        last."""
+        marks = np.array(self.marks[skip:])
+        return tuple((marks[-1] - marks[0]) / (len(marks) - 1))
 
 
 def run_tuner(trainable: Any, batch: int, concurrency: int, storage: Path, searcher: Any = None,
-              callbacks: list | None = None) -> tuple[float, float]:
-    """(driver-process CPU seconds per trial in steady state, after the first fifth of the
-    trials; CPU seconds of the whole Tuner.fit, setup included). Without a searcher (the bare
-    loop) Tune runs as it comes, its JSON, CSV and TensorBoard loggers on."""
+              callbacks: list | None = None) -> tuple[tuple[float, float], float]:
+    """((process, main-thread) driver CPU seconds per trial in steady state, after the first
+    fifth of the trials; CPU seconds of the whole Tuner.fit, setup included). Without a
+    searcher (the bare loop) Tune runs as it comes, its JSON, CSV and TensorBoard loggers on."""
     loggers = "0" if searcher is None else TUNE_ENV["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"]
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = loggers
     clock = CpuClock()
@@ -167,9 +170,10 @@ def run_tuner(trainable: Any, batch: int, concurrency: int, storage: Path, searc
 
 
 def driver_level(cfg: SearchConfig, root: Path, n: int, batch: int,
-                 concurrency: int) -> tuple[float, float]:
-    """(steady-state CPU seconds per trial, CPU seconds of the whole segment including opening
-    the store and the journal) of the real driver after n finished trials."""
+                 concurrency: int) -> tuple[tuple[float, float], float]:
+    """((process, main-thread) steady-state CPU seconds per trial, CPU seconds of the whole
+    segment including opening the store and the journal) of the real driver after n finished
+    trials."""
     directory = root / f"level-{n}"
     start = time.perf_counter()
     prefill(cfg, directory, n)
@@ -205,19 +209,21 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, ray {ray.__version__}, "
           f"optuna {optuna.__version__}; tiny config, instant trainable (one final report), "
           f"{args.batch} trials per level, {args.concurrency} at a time; driver-process CPU "
-          "ms per trial (all its threads)")
+          "ms per trial (the process, all its threads; and its main thread)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         bare = [run_tuner(bare_trainable, args.batch, args.concurrency, root / "bare")[0]]
         print(f"{'finished trials':>16}{'driver ms':>11}{'bare ms':>9}{'ratio':>7}"
-              f"{'segment CPU s':>15}")
+              f"{'main thread: driver':>21}{'bare':>6}{'ratio':>7}{'segment CPU s':>15}")
         for n in levels:
             driver, segment = driver_level(cfg, root, n, args.batch, args.concurrency)
             bare.append(run_tuner(bare_trainable, args.batch, args.concurrency,
                                   root / "bare")[0])
-            reference = float(np.mean(bare[-2:]))  # the bare runs before and after the level
-            print(f"{n:>16}{1e3 * driver:>11.1f}{1e3 * reference:>9.1f}"
-                  f"{driver / reference:>7.2f}{segment:>15.1f}", flush=True)
+            reference = np.mean(bare[-2:], axis=0)  # the bare runs before and after the level
+            print(f"{n:>16}{1e3 * driver[0]:>11.1f}{1e3 * reference[0]:>9.1f}"
+                  f"{driver[0] / reference[0]:>7.2f}{1e3 * driver[1]:>21.1f}"
+                  f"{1e3 * reference[1]:>6.1f}{driver[1] / reference[1]:>7.2f}{segment:>15.1f}",
+                  flush=True)
     ray.shutdown()
 
 

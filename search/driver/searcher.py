@@ -31,7 +31,7 @@ STUDY_NAME = "mosaic-dse"
 log = logging.getLogger(__name__)
 
 
-TPE_WINDOW = 500  # TPE models the most recent trials only: its cost stops growing here
+TPE_WINDOW = 200  # TPE models the most recent trials only: its cost stops growing here
 
 
 def make_sampler(name: str, seed: int, window: int = TPE_WINDOW) -> optuna.samplers.BaseSampler:
