@@ -57,7 +57,7 @@ from search.driver.searcher import (  # noqa: E402
     open_storage,
 )
 from search.driver.trial import TrialRecord, TrialSettings  # noqa: E402
-from search.driver.tune_env import TUNE_ENV  # noqa: E402
+from search.driver.tune_env import TUNE_ENV, tune_loggers  # noqa: E402
 from search.driver.worker import final_report  # noqa: E402
 from search.store.results import close_store, front_table  # noqa: E402
 
@@ -188,7 +188,8 @@ def driver_level(cfg: SearchConfig, root: Path, n: int, batch: int,
     callback = ResultsCallback(str(directory), cfg.to_toml(), n + batch, verbose=False)
     trainable = tune.with_parameters(instant_trainable, cfg=cfg)
     try:
-        return run_tuner(trainable, batch, concurrency, directory / "ray", searcher, [callback])
+        return run_tuner(trainable, batch, concurrency, directory / "ray", searcher,
+                         [callback, *tune_loggers()])
     finally:
         close_store(directory)
 

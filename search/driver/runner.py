@@ -190,7 +190,7 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
 
     Returns why the searcher stopped early (too many infeasible suggestions in a row), or None.
     """
-    from search.driver.tune_env import set_tune_environment
+    from search.driver.tune_env import set_tune_environment, tune_loggers
 
     set_tune_environment()
     import optuna
@@ -228,7 +228,7 @@ def _fit(cfg: SearchConfig, directory: Path, ray_storage: str, remote: RemoteRes
         run_config=tune.RunConfig(
             name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=ray_storage, verbose=0,
             callbacks=[ResultsCallback(str(directory), cfg.to_toml(), cfg.search.trials,
-                                       verbose, remote)],
+                                       verbose, remote), *tune_loggers()],
             failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
