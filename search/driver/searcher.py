@@ -183,7 +183,8 @@ class ConstrainedOptunaSearch(OptunaSearch):
                 self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
             else:
                 self._ot_study.tell(ot_trial, [float(v) for v in values])
-        self._sync()
+        # no fsync here: the next suggestion's makes these lines durable, and a tell lost to a
+        # power loss before it is retold from the trial's row (reconcile_study) on resume
         self._completed_trials.add(trial_id)
         del self._ot_trials[trial_id]  # not kept (nor pickled at every checkpoint) once told
         return None
