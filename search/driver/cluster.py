@@ -44,7 +44,9 @@ def check_address(address: str) -> None:
 def init_ray(address: str | None) -> bool:
     """Connect to `address` or start a local Ray on 127.0.0.1; False if Ray was already
     initialised. The caller's SIGTERM handler stays in place throughout: ray.init would
-    replace it with sys.exit(15) while it starts (a silent exit 15 for a SIGTERM then)."""
+    replace it with sys.exit(15) while it starts (a silent exit 15 for a SIGTERM then). A
+    SIGTERM or Ctrl+C while Ray starts waits until it has started, then Ray is shut down and
+    the signal delivered to the caller's handler."""
     import ray
 
     if ray.is_initialized():
@@ -55,18 +57,41 @@ def init_ray(address: str | None) -> bool:
         if address:
             check_address(address)
             try:
-                with _kept_sigterm_handler():
+                with _kept_sigterm_handler(), _signals_held() as held:
                     ray.init(address=address, **quiet)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot join the Ray cluster at {address}: {first}") from None
         else:
-            with _loopback_node(), _kept_sigterm_handler():
+            with _loopback_node(), _kept_sigterm_handler(), _signals_held() as held:
                 ray.init(address="local", include_dashboard=False, **quiet)
+        if held:  # stopped while Ray started: shut it down whole, then stop as asked
+            ray.shutdown()
+            signal.raise_signal(held[0])
     finally:
         if sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Hold SIGTERM and SIGINT while the block runs (main thread only): the list it yields
+    receives the signals that came, for the caller to deliver once the block is done. A
+    KeyboardInterrupt raised inside ray.init's construction of its core worker left a
+    half-built Ray that crashed the interpreter's exit (SIGSEGV after the stop line, about 1
+    stop in 2 at that moment)."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum))
+                for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield held
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def shutdown_ray(started: bool, address: str | None) -> None:

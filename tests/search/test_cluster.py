@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -62,3 +65,36 @@ def test_a_local_ray_the_driver_started_leaves_no_session_directory():
                          timeout=300, env=_env())
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("False")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_ray_starts_waits_for_it_then_shuts_it_down(monkeypatch, signum):
+    # A KeyboardInterrupt raised inside ray.init (its core worker half built) crashed the
+    # interpreter's exit with SIGSEGV after the stop line: the signal must wait for ray.init.
+    import ray
+
+    from search.driver.cluster import init_ray
+
+    calls = []
+
+    def fake_init(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        os.kill(os.getpid(), signum)
+        time.sleep(0.2)  # a handler that raises would cut this call short here
+        calls.append("init done")
+
+    def on_signal(signum, frame):  # noqa: ANN001, ANN202
+        calls.append("handler")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            init_ray(None)
+        assert calls == ["init done", "shutdown", "handler"]
+        assert signal.getsignal(signum) is on_signal  # the caller's handler is back
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -34,7 +34,7 @@ def test_sigterm_while_ray_starts_reaches_our_handler(monkeypatch):
 
     def ray_init(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - what ray.init does first
         utils.set_sigterm_handler(lambda signum, frame: sys.exit(signum))
-        _signal_self(signal.SIGTERM)()
+        os.kill(os.getpid(), signal.SIGTERM)  # held until ray.init returns (test_cluster.py)
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", ray_init)
