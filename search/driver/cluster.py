@@ -66,7 +66,10 @@ def init_ray(address: str | None) -> bool:
             with _loopback_node(), _kept_sigterm_handler(), _signals_held() as held:
                 ray.init(address="local", include_dashboard=False, **quiet)
         if held:  # stopped while Ray started: shut it down whole, then stop as asked
-            ray.shutdown()
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+            ray.shutdown()  # it may put back the handlers it saw at its own start
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
             signal.raise_signal(held[0])
     finally:
         if sigterm is not None and threading.current_thread() is threading.main_thread():

@@ -88,7 +88,12 @@ def test_a_signal_while_ray_starts_waits_for_it_then_shuts_it_down(monkeypatch, 
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fake_init)
-    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    def fake_shutdown() -> None:  # as a Ray that puts back the handlers of its own start
+        calls.append("shutdown")
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, lambda signum, frame: calls.append("ray's handler"))
+
+    monkeypatch.setattr(ray, "shutdown", fake_shutdown)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         with pytest.raises(KeyboardInterrupt):

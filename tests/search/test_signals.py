@@ -38,6 +38,7 @@ def test_sigterm_while_ray_starts_reaches_our_handler(monkeypatch):
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", ray_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # not the test session's Ray
     from search.driver.cluster import init_ray
 
     with stop_signals() as stop, pytest.raises(KeyboardInterrupt):
