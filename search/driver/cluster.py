@@ -57,20 +57,14 @@ def init_ray(address: str | None) -> bool:
         if address:
             check_address(address)
             try:
-                with _kept_sigterm_handler(), _signals_held() as held:
+                with _kept_sigterm_handler(), _stops_held_while_ray_starts():
                     ray.init(address=address, **quiet)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot join the Ray cluster at {address}: {first}") from None
         else:
-            with _loopback_node(), _kept_sigterm_handler(), _signals_held() as held:
+            with _loopback_node(), _kept_sigterm_handler(), _stops_held_while_ray_starts():
                 ray.init(address="local", include_dashboard=False, **quiet)
-        if held:  # stopped while Ray started: shut it down whole, then stop as asked
-            handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-            ray.shutdown()  # it may put back the handlers it saw at its own start
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-            signal.raise_signal(held[0])
     finally:
         if sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sigterm)
@@ -78,23 +72,29 @@ def init_ray(address: str | None) -> bool:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[list[int]]:
-    """Hold SIGTERM and SIGINT while the block runs (main thread only): the list it yields
-    receives the signals that came, for the caller to deliver once the block is done. A
-    KeyboardInterrupt raised inside ray.init's construction of its core worker left a
-    half-built Ray that crashed the interpreter's exit (SIGSEGV after the stop line, about 1
-    stop in 2 at that moment)."""
-    held: list[int] = []
+def _stops_held_while_ray_starts() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT while the block starts Ray (main thread only); if one came, shut
+    the started Ray down (still held: ray.shutdown may put back the handlers of its own start),
+    put the caller's handlers back and deliver the signal to them. A KeyboardInterrupt raised
+    inside ray.init's construction of its core worker left a half-built Ray that crashed the
+    interpreter's exit (SIGSEGV after the stop line, about 1 stop in 2 at that moment)."""
     if threading.current_thread() is not threading.main_thread():
-        yield held
+        yield
         return
+    held: list[int] = []
     previous = {s: signal.signal(s, lambda signum, frame: held.append(signum))
                 for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield held
+        yield
+        if held:
+            import ray
+
+            ray.shutdown()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def shutdown_ray(started: bool, address: str | None) -> None:

@@ -88,6 +88,7 @@ def test_a_signal_while_ray_starts_waits_for_it_then_shuts_it_down(monkeypatch, 
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fake_init)
+
     def fake_shutdown() -> None:  # as a Ray that puts back the handlers of its own start
         calls.append("shutdown")
         for s in (signal.SIGTERM, signal.SIGINT):
