@@ -38,6 +38,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 from search.driver.tune_env import set_tune_environment  # noqa: E402
 
 set_tune_environment()  # the driver's Tune settings (the bare loop turns Tune's loggers back on)
+DRIVER_LOGGERS = os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"]  # the driver's (or the user's)
 
 import optuna  # noqa: E402
 import ray  # noqa: E402
@@ -57,7 +58,7 @@ from search.driver.searcher import (  # noqa: E402
     open_storage,
 )
 from search.driver.trial import TrialRecord, TrialSettings  # noqa: E402
-from search.driver.tune_env import TUNE_ENV, tune_loggers  # noqa: E402
+from search.driver.tune_env import tune_loggers  # noqa: E402
 from search.driver.worker import final_report  # noqa: E402
 from search.store.results import close_store, front_table  # noqa: E402
 
@@ -152,8 +153,7 @@ def run_tuner(trainable: Any, batch: int, concurrency: int, storage: Path, searc
     """((process, main-thread) driver CPU seconds per trial in steady state, after the first
     fifth of the trials; CPU seconds of the whole Tuner.fit, setup included). Without a
     searcher (the bare loop) Tune runs as it comes, its JSON, CSV and TensorBoard loggers on."""
-    loggers = "0" if searcher is None else TUNE_ENV["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"]
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = loggers
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "0" if searcher is None else DRIVER_LOGGERS
     clock = CpuClock()
     tuner = tune.Tuner(
         trainable,

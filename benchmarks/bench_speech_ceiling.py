@@ -108,11 +108,13 @@ def mfcc(path: Path, frames: int, fixed: bool) -> np.ndarray:
     return out
 
 
-def mfcc_split(root: Path, audio: Path, fixed: bool) -> tuple[tuple, tuple]:
-    """((x, y) train, (x, y) test) MFCC tensors of the files ROOT's conversion.json lists."""
+def mfcc_split(root: Path, audio: Path, duration: float,
+               fixed: bool) -> tuple[tuple, tuple]:
+    """((x, y) train, (x, y) test) MFCC tensors of the files ROOT's conversion.json lists:
+    `duration` seconds of 10 ms frames, or FIXED_FRAMES length-normalised ones."""
     manifest = json.loads((root / "SHD" / "conversion.json").read_text())
     classes = {name: i for i, name in enumerate(manifest["classes"])}
-    frames = FIXED_FRAMES if fixed else 140
+    frames = FIXED_FRAMES if fixed else round(duration * 100)
 
     def split(name: str) -> tuple[torch.Tensor, torch.Tensor]:
         rows = manifest[name]
@@ -158,7 +160,7 @@ def main() -> int:
         return 0
     for fixed in (False, True):
         start = time.perf_counter()
-        train, test = mfcc_split(args.root, args.audio, fixed)
+        train, test = mfcc_split(args.root, args.audio, cfg.data.duration, fixed)
         accs = [fit_gru(train, test, Augmentation(), args.epochs, s) for s in seeds]
         report("gru/mfcc-fixed" if fixed else "gru/mfcc", accs, time.perf_counter() - start)
     return 0
